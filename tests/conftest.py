@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from vidstudy.features import STUDY_CATEGORIES
+from vidstudy.simulate import simulate
+
+ORIGINAL_T, ORIGINAL_D = 73, 1280
+
+
+def original_arrays(n=8, t=ORIGINAL_T, d=ORIGINAL_D, seed=0):
+    """Arrays shaped like the original study's files (padded with zeros after num_frames)."""
+    rng = np.random.default_rng(seed)
+    num_frames = rng.integers(5, t + 1, size=n).astype(np.int32)
+    num_frames[0] = t
+    features = np.abs(rng.standard_normal((n, t, d))).astype(np.float32)
+    features[np.arange(t)[None, :] >= num_frames[:, None]] = 0.0
+    labels = (np.arange(n) % 4).astype(np.int64)
+    return {"features": features, "labels": labels, "num_frames": num_frames}
+
+
+def write_plain_h5(path, arrays=None, attrs=None, drop=(), **array_overrides):
+    """Write a file with plain h5py in the original study's schema (gzip 4), with overrides.
+
+    ``drop`` names datasets or attributes to leave out; ``attrs`` overrides attributes.
+    """
+    arrays = dict(arrays or original_arrays())
+    arrays.update(array_overrides)
+    n, t, d = arrays["features"].shape if arrays["features"].ndim == 3 else (len(arrays["labels"]), 0, 0)
+    base_attrs = {
+        "num_videos": n,
+        "max_frames": t,
+        "feature_dim": d,
+        "multi_scale": True,
+        "category_mapping": json.dumps(STUDY_CATEGORIES),
+    }
+    base_attrs.update(attrs or {})
+    with h5py.File(path, "w") as f:
+        for name, data in arrays.items():
+            if name in drop:
+                continue
+            kw = {"compression": "gzip", "compression_opts": 4} if name == "features" and np.ndim(data) > 0 else {}
+            f.create_dataset(name, data=data, **kw)
+        for key, value in base_attrs.items():
+            if key not in drop:
+                f.attrs[key] = value
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory):
+    """The simulated data at the tiny smoke shape (written once per test session)."""
+    out = tmp_path_factory.mktemp("smoke")
+    simulate(out, seed=0, shape="smoke")
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_dir(tmp_path_factory):
+    """The simulated data at the default shape (a few seconds, once per session)."""
+    out = tmp_path_factory.mktemp("default")
+    simulate(out, seed=0, shape="default")
+    return out

@@ -1,0 +1,180 @@
+import json
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import ORIGINAL_D, ORIGINAL_T, original_arrays, write_plain_h5
+from vidstudy.errors import FeatureFileError
+from vidstudy.features import (
+    STUDY_CATEGORIES,
+    FeatureFile,
+    feature_file_name,
+    load_splits,
+    write_feature_file,
+)
+
+
+def test_plain_h5py_file_in_original_schema_opens(tmp_path):
+    arrays = original_arrays()
+    path = write_plain_h5(tmp_path / "test_features_multiscale.h5", arrays)
+    ff = FeatureFile(path)
+    assert ff.shape == (8, ORIGINAL_T, ORIGINAL_D)
+    assert ff.category_mapping == STUDY_CATEGORIES
+    assert ff.class_names == ["Animation", "Flat_Content", "Gaming", "Natural_Content"]
+    assert ff.multi_scale is True
+    assert ff.subcategories is None and ff.video_ids is None
+    np.testing.assert_array_equal(ff.labels, arrays["labels"])
+    for i in range(len(ff)):
+        np.testing.assert_array_equal(ff.frames(i), arrays["features"][i, : arrays["num_frames"][i]])
+
+
+def test_round_trip_with_extras(tmp_path):
+    arrays = original_arrays(n=6, t=10, d=5)
+    subs = ["cartoon", "slideshow", "first_person_hud", "wildlife", "anime", "chart_map"]
+    ids = [f"v{i}" for i in range(6)]
+    path = write_feature_file(tmp_path / "x.h5", **arrays, subcategories=subs, video_ids=ids)
+    ff = FeatureFile(path)
+    assert ff.subcategories == subs and ff.video_ids == ids
+    np.testing.assert_array_equal(ff.padded(), arrays["features"])
+    np.testing.assert_array_equal(ff.num_frames, arrays["num_frames"])
+    with h5py.File(path) as f:
+        assert f["features"].dtype == np.float32 and f["labels"].dtype == np.int64
+        assert f["num_frames"].dtype == np.int32 and f["features"].compression == "gzip"
+        assert json.loads(f.attrs["category_mapping"]) == STUDY_CATEGORIES
+        assert int(f.attrs["num_videos"]) == 6 and int(f.attrs["feature_dim"]) == 5
+    # nothing but the file itself is left in the folder
+    assert [p.name for p in tmp_path.iterdir()] == ["x.h5"]
+
+
+def test_lazy_path_reads_the_same_frames(tmp_path):
+    arrays = original_arrays(n=6, t=12, d=7)
+    path = write_feature_file(tmp_path / "x.h5", **arrays)
+    eager, lazy = FeatureFile(path), FeatureFile(path, memory_budget=0)
+    assert eager.in_memory and not lazy.in_memory
+    for i in range(6):
+        np.testing.assert_array_equal(eager.frames(i), lazy.frames(i))
+    np.testing.assert_array_equal(eager.padded(), lazy.padded())
+    lazy.close()
+
+
+def test_missing_mapping_falls_back_with_warning(tmp_path):
+    path = write_plain_h5(tmp_path / "x.h5", original_arrays(t=6, d=3), drop=("category_mapping",))
+    with pytest.warns(UserWarning, match="category_mapping"):
+        ff = FeatureFile(path)
+    assert ff.category_mapping == STUDY_CATEGORIES
+
+
+def _nan_in_valid_frames():
+    a = original_arrays(t=6, d=3)
+    a["features"][2, 0, 1] = np.nan
+    return a
+
+
+def _inf_in_padding_is_fine():
+    a = original_arrays(t=6, d=3)
+    a["num_frames"][1] = 2
+    a["features"][1, 4, 0] = np.inf
+    return a
+
+
+SMALL = dict(t=6, d=3)
+MALFORMED = {
+    "dataset_missing": (dict(drop=("labels",)), "required dataset 'labels' is missing"),
+    "features_rank": (dict(features=np.zeros((8, 6), np.float32)), "'features' has rank 2"),
+    "features_dtype": (dict(features=np.zeros((8, 6, 3), np.int32)), "'features' has dtype int32"),
+    "labels_dtype": (dict(labels=np.zeros(8, np.float32)), "'labels' has dtype float32"),
+    "num_frames_rank": (dict(num_frames=np.ones((8, 1), np.int32)), "'num_frames' has rank 2"),
+    "n_disagrees": (dict(labels=np.zeros(7, np.int64)), "'labels' has 7 entries but 'features' has 8"),
+    "label_outside_mapping": (dict(labels=np.array([0, 1, 2, 3, 4, 0, 1, 2])), "'labels' holds 4 at video 4"),
+    "negative_label": (dict(labels=np.array([0, -1, 2, 3, 0, 0, 1, 2])), "'labels' holds -1"),
+    "num_frames_zero": (dict(num_frames=np.array([6, 0, 3, 3, 3, 3, 3, 3], np.int32)), "'num_frames' holds 0 at video 1"),
+    "num_frames_above_T": (dict(num_frames=np.array([6, 7, 3, 3, 3, 3, 3, 3], np.int32)), "'num_frames' holds 7 at video 1, outside 1..6"),
+    "nan_in_valid_frames": (dict(arrays=_nan_in_valid_frames()), "NaN or infinite values inside the valid frames (video 2, step 0)"),
+    "mapping_not_json": (dict(attrs={"category_mapping": "{Animation: 0"}), "'category_mapping' is not valid JSON"),
+    "mapping_not_one_to_one": (dict(attrs={"category_mapping": json.dumps({"A": 0, "B": 0, "C": 2, "D": 3})}), "one-to-one onto 0..3"),
+    "mapping_gap": (dict(attrs={"category_mapping": json.dumps({"A": 0, "B": 1, "C": 2, "D": 5})}), "one-to-one onto 0..3"),
+    "mapping_not_object": (dict(attrs={"category_mapping": json.dumps(["A", "B"])}), "must be a non-empty JSON object"),
+    "feature_dim_disagrees": (dict(attrs={"feature_dim": 1280}), "attribute 'feature_dim' is 1280 but 'features' has D=3"),
+    "num_videos_disagrees": (dict(attrs={"num_videos": 9}), "attribute 'num_videos' is 9 but 'features' has 8"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_file_is_refused_with_one_sentence(tmp_path, case):
+    kwargs, expected = MALFORMED[case]
+    kwargs = dict(kwargs)
+    arrays = kwargs.pop("arrays", original_arrays(**SMALL))
+    path = write_plain_h5(tmp_path / "bad.h5", arrays, **kwargs)
+    with pytest.raises(FeatureFileError) as info:
+        FeatureFile(path)
+    message = str(info.value)
+    assert message.startswith(str(path) + ": ")
+    assert expected in message
+    assert "\n" not in message and message.endswith(".")
+
+
+def test_inf_in_padding_is_not_an_error(tmp_path):
+    path = write_plain_h5(tmp_path / "x.h5", _inf_in_padding_is_fine())
+    assert len(FeatureFile(path)) == 8
+
+
+def test_missing_and_non_hdf5_files(tmp_path):
+    with pytest.raises(FeatureFileError, match="feature file does not exist"):
+        FeatureFile(tmp_path / "nope.h5")
+    junk = tmp_path / "junk.h5"
+    junk.write_text("not hdf5")
+    with pytest.raises(FeatureFileError, match="junk.h5: not an HDF5 file"):
+        FeatureFile(junk)
+
+
+def test_writer_refuses_bad_arrays_and_writes_nothing(tmp_path):
+    arrays = original_arrays(**SMALL)
+    arrays["labels"][0] = 9
+    with pytest.raises(FeatureFileError, match="'labels' holds 9"):
+        write_feature_file(tmp_path / "x.h5", **arrays)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_failure_midway_leaves_no_partial_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.h5"
+    write_feature_file(target, **original_arrays(**SMALL))
+    before = target.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", boom)
+    with pytest.raises(RuntimeError):
+        write_feature_file(target, **original_arrays(n=4, **SMALL))
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["x.h5"]
+
+
+def test_load_splits_refuses_disagreeing_splits(tmp_path):
+    for split in ("train", "val"):
+        write_feature_file(tmp_path / feature_file_name(split), **original_arrays(**SMALL))
+    write_feature_file(tmp_path / feature_file_name("test"), **original_arrays(t=6, d=4))
+    with pytest.raises(FeatureFileError, match=r"test_features_multiscale.h5: 'features' has D=4, disagreeing with the train split's D=3"):
+        load_splits(tmp_path)
+    other = {"Animation": 1, "Flat_Content": 0, "Gaming": 2, "Natural_Content": 3}
+    write_feature_file(tmp_path / feature_file_name("test"), **original_arrays(**SMALL), category_mapping=other)
+    with pytest.raises(FeatureFileError, match="'category_mapping' .* disagrees with the train split"):
+        load_splits(tmp_path)
+    assert set(load_splits(tmp_path, ("train", "val"))) == {"train", "val"}
+
+
+def test_load_splits_names_a_missing_split(tmp_path):
+    write_feature_file(tmp_path / feature_file_name("train"), **original_arrays(**SMALL))
+    with pytest.raises(FeatureFileError, match="val_features_multiscale.h5: feature file does not exist"):
+        load_splits(tmp_path)
+
+
+def test_summary_counts(smoke_dir):
+    s = FeatureFile(smoke_dir / feature_file_name("val")).summary()
+    assert s["num_videos"] == 60 and s["videos_per_class"] == {
+        "Animation": 15, "Flat_Content": 15, "Gaming": 15, "Natural_Content": 15}
+    assert sum(sum(v.values()) for v in s["videos_per_subcategory"].values()) == 60
+    assert s["num_frames"]["min"] >= 1 and s["num_frames"]["max"] <= s["max_frames"]
+    assert s["size_on_disk_bytes"] > 0

@@ -1,0 +1,122 @@
+"""The ``vidstudy`` command.
+
+Problems a user can cause (a bad file, a bad parameter) end in one line on stderr,
+``vidstudy: error: ...``, and a non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from .errors import VidstudyError
+
+
+def _human_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"
+
+
+def format_summary(s: dict) -> str:
+    """Text of ``vidstudy inspect`` from :meth:`FeatureFile.summary`."""
+    nf = s["num_frames"]
+    lines = [
+        f"file          {s['path']}",
+        f"videos (N)    {s['num_videos']}",
+        f"frames (T)    {s['max_frames']}",
+        f"features (D)  {s['feature_dim']}",
+        f"dtype         {s['dtype']}",
+        f"size on disk  {_human_bytes(s['size_on_disk_bytes'])}",
+        f"multi_scale   {s['multi_scale']}",
+        f"num_frames    min {nf['min']}  median {nf['median']:g}  max {nf['max']}",
+        "videos per class",
+    ]
+    width = max(len(c) for c in s["videos_per_class"])
+    for name, count in s["videos_per_class"].items():
+        lines.append(f"  {name:<{width}}  {count}")
+    if s["videos_per_subcategory"]:
+        lines.append("videos per subcategory")
+        for cls, subs in s["videos_per_subcategory"].items():
+            lines.append(f"  {cls}: " + ", ".join(f"{k} {v}" for k, v in subs.items()))
+    return "\n".join(lines)
+
+
+def _cmd_simulate(args) -> None:
+    from .simulate import simulate
+
+    t0 = time.perf_counter()
+    paths = simulate(args.out_dir, seed=args.seed, shape=args.shape)
+    for split, path in paths.items():
+        print(f"{split:<5}  {path}  {_human_bytes(path.stat().st_size)}")
+    print(f"simulated shape={args.shape} seed={args.seed} in {time.perf_counter() - t0:.1f} s")
+
+
+def _cmd_inspect(args) -> None:
+    from .features import FeatureFile
+
+    summary = FeatureFile(args.file).summary()
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+
+
+def _cmd_probe(args) -> None:
+    from .features import load_splits
+    from .probe import run_probe
+
+    files = load_splits(args.data_dir)
+    for split in ("val", "test"):
+        r = run_probe(files["train"], files[split], args.kind)
+        per = "  ".join(f"{k} {v:.3f}" for k, v in r["per_class_f1"].items())
+        print(f"{args.kind} probe on {split}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  per-class F1: {per}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write the simulated train/val/test feature files")
+    s.add_argument("out_dir", type=Path)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--shape", choices=("default", "paper", "smoke"), default="default",
+                   help="default: CPU-sized; paper: T=73, D=1280, 2622/737/412 videos; smoke: tiny")
+    s.set_defaults(func=_cmd_simulate)
+
+    i = sub.add_parser("inspect", help="validate a feature file and print a summary")
+    i.add_argument("file", type=Path)
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+    i.set_defaults(func=_cmd_inspect)
+
+    pr = sub.add_parser("probe", help="logistic-regression probe on video-level features (the floor to beat)")
+    pr.add_argument("data_dir", type=Path)
+    pr.add_argument("--kind", choices=("mean", "temporal"), default="mean")
+    pr.set_defaults(func=_cmd_probe)
+    return p
+
+
+def _one_line_warning(message, category, filename, lineno, line=None):
+    return f"vidstudy: warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        args.func(args)
+    except VidstudyError as exc:
+        print(f"vidstudy: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"vidstudy: error: {where}{exc.strerror or exc}.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""The HDF5 feature-file format: read, validate, write; the category mapping.
+
+One file per split, ``{split}_features_multiscale.h5``, in the original study's
+schema:
+
+========================  ===========================================================
+``features``              float32 ``[N, T, D]``, zero-padded after ``num_frames[i]``
+``labels``                int64 ``[N]``, category ids
+``num_frames``            int32 ``[N]``, valid steps per video (``1 <= n <= T``)
+``subcategories``         optional, one UTF-8 string per video (written by this project)
+``video_ids``             optional, one UTF-8 string per video (written by this project)
+attributes                ``num_videos``, ``max_frames``, ``feature_dim``, ``multi_scale``,
+                          ``category_mapping`` (JSON object ``{name: id}``)
+========================  ===========================================================
+
+:class:`FeatureFile` opens and validates a file. Every problem raises
+:class:`~vidstudy.errors.FeatureFileError` with one sentence naming the file and
+the field. A file smaller than the memory budget is read into RAM once; a larger
+one stays on disk and is read per video through HDF5's chunk cache, with the
+handle opened lazily in each process (so DataLoader workers each get their own).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import h5py
+import numpy as np
+
+from .errors import FeatureFileError
+from .runs import atomic_path
+
+STUDY_CATEGORIES: dict[str, int] = {
+    "Animation": 0,
+    "Flat_Content": 1,
+    "Gaming": 2,
+    "Natural_Content": 3,
+}
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded float32 features held in RAM
+_VALUE_CHECK_BLOCK = 64 * 1024**2  # bytes of features checked per block
+
+
+def feature_file_name(split: str) -> str:
+    """The file name the study uses for ``split``."""
+    return f"{split}_features_multiscale.h5"
+
+
+def class_names(mapping: Mapping[str, int]) -> list[str]:
+    """Category names ordered by id."""
+    return [name for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+
+
+def parse_category_mapping(raw, where: str) -> dict[str, int]:
+    """Parse and check a ``category_mapping`` value (JSON text or a mapping).
+
+    It must be a JSON object from distinct names to the ids ``0..C-1``, each once.
+    """
+    if isinstance(raw, (bytes, np.bytes_)):
+        raw = raw.decode("utf-8", errors="replace")
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise FeatureFileError(f"{where}: attribute 'category_mapping' is not valid JSON ({exc.msg}).") from None
+    if not isinstance(raw, Mapping) or not raw:
+        raise FeatureFileError(f"{where}: attribute 'category_mapping' must be a non-empty JSON object of name -> id.")
+    ids = []
+    for name, value in raw.items():
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise FeatureFileError(f"{where}: attribute 'category_mapping' maps {name!r} to {value!r}, not to an integer id.")
+        ids.append(int(value))
+    if sorted(ids) != list(range(len(ids))):
+        raise FeatureFileError(
+            f"{where}: attribute 'category_mapping' must map its {len(ids)} names one-to-one onto 0..{len(ids) - 1}, got ids {sorted(ids)}."
+        )
+    return {str(k): int(v) for k, v in raw.items()}
+
+
+def check_arrays(where: str, features, labels, num_frames, mapping: Mapping[str, int], extras: Mapping[str, Sequence] = ()) -> None:
+    """Check the layout and the values of a feature set (h5py datasets or numpy arrays).
+
+    Raises :class:`FeatureFileError` naming ``where`` and the offending field.
+    """
+    for name, arr, rank, kinds, what in (
+        ("features", features, 3, "f", "floating point [N, T, D]"),
+        ("labels", labels, 1, "iu", "integer [N]"),
+        ("num_frames", num_frames, 1, "iu", "integer [N]"),
+    ):
+        if len(arr.shape) != rank:
+            raise FeatureFileError(f"{where}: dataset '{name}' has rank {len(arr.shape)}, expected {what}.")
+        if arr.dtype.kind not in kinds:
+            raise FeatureFileError(f"{where}: dataset '{name}' has dtype {arr.dtype}, expected {what}.")
+    n, t, _ = features.shape
+    sizes = {"labels": labels.shape[0], "num_frames": num_frames.shape[0]}
+    sizes.update({k: len(v) for k, v in dict(extras).items()})
+    for name, size in sizes.items():
+        if size != n:
+            raise FeatureFileError(f"{where}: dataset '{name}' has {size} entries but 'features' has {n} videos.")
+    if n == 0:
+        raise FeatureFileError(f"{where}: dataset 'features' holds no videos.")
+    labels = np.asarray(labels[()] if hasattr(labels, "id") else labels)
+    nf = np.asarray(num_frames[()] if hasattr(num_frames, "id") else num_frames)
+    c = len(mapping)
+    bad = np.flatnonzero((labels < 0) | (labels >= c))
+    if bad.size:
+        raise FeatureFileError(
+            f"{where}: dataset 'labels' holds {labels[bad[0]]} at video {bad[0]}, outside the category mapping's ids 0..{c - 1}."
+        )
+    bad = np.flatnonzero((nf < 1) | (nf > t))
+    if bad.size:
+        raise FeatureFileError(f"{where}: dataset 'num_frames' holds {nf[bad[0]]} at video {bad[0]}, outside 1..{t} (T).")
+
+
+def _check_finite(where: str, block: np.ndarray, nf: np.ndarray, offset: int) -> None:
+    valid = np.arange(block.shape[1])[None, :] < nf[:, None]
+    finite = np.isfinite(block).all(axis=2) | ~valid
+    if not finite.all():
+        video, step = np.argwhere(~finite)[0]
+        raise FeatureFileError(
+            f"{where}: dataset 'features' holds NaN or infinite values inside the valid frames (video {offset + video}, step {step})."
+        )
+
+
+def _blocks(n: int, row_bytes: int) -> Iterable[slice]:
+    step = max(1, _VALUE_CHECK_BLOCK // max(row_bytes, 1))
+    for start in range(0, n, step):
+        yield slice(start, min(n, start + step))
+
+
+def _read_strings(ds) -> list[str]:
+    return [s if isinstance(s, str) else s.decode("utf-8") for s in ds.asstr()[()]] if ds.dtype.kind in "OS" else [str(s) for s in ds[()]]
+
+
+class FeatureFile:
+    """A validated feature file of one split.
+
+    Parameters
+    ----------
+    path:
+        The HDF5 file.
+    memory_budget:
+        Largest decoded feature array (bytes) read into RAM at once; a larger
+        file is read lazily, video by video.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, memory_budget: int = DEFAULT_MEMORY_BUDGET):
+        self.path = Path(path)
+        where = str(self.path)
+        if not self.path.exists():
+            raise FeatureFileError(f"{where}: feature file does not exist.")
+        if not self.path.is_file() or not h5py.is_hdf5(self.path):
+            raise FeatureFileError(f"{where}: not an HDF5 file.")
+        try:
+            f = h5py.File(self.path, "r")
+        except OSError as exc:
+            raise FeatureFileError(f"{where}: cannot be opened as HDF5 ({exc}).") from None
+        with f:
+            for name in ("features", "labels", "num_frames"):
+                if name not in f or not isinstance(f[name], h5py.Dataset):
+                    raise FeatureFileError(f"{where}: required dataset '{name}' is missing.")
+            attrs = dict(f.attrs)
+            if "category_mapping" in attrs:
+                mapping = parse_category_mapping(attrs["category_mapping"], where)
+            else:
+                warnings.warn(f"{where}: attribute 'category_mapping' is missing; assuming the four study classes.", stacklevel=2)
+                mapping = dict(STUDY_CATEGORIES)
+            extras = {k: f[k] for k in ("subcategories", "video_ids") if k in f}
+            feats = f["features"]
+            check_arrays(where, feats, f["labels"], f["num_frames"], mapping, extras)
+            n, t, d = feats.shape
+            if "feature_dim" in attrs and int(attrs["feature_dim"]) != d:
+                raise FeatureFileError(f"{where}: attribute 'feature_dim' is {int(attrs['feature_dim'])} but 'features' has D={d}.")
+            if "num_videos" in attrs and int(attrs["num_videos"]) != n:
+                raise FeatureFileError(f"{where}: attribute 'num_videos' is {int(attrs['num_videos'])} but 'features' has {n} videos.")
+            self.category_mapping = mapping
+            self.labels = f["labels"][()].astype(np.int64)
+            self.num_frames = f["num_frames"][()].astype(np.int32)
+            self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
+            self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
+            self.multi_scale = bool(attrs.get("multi_scale", False))
+            self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
+            self.dtype = str(feats.dtype)
+            self.shape = (n, t, d)
+            self.nbytes = n * t * d * 4
+            self.in_memory = self.nbytes <= memory_budget
+            self._features = np.empty((n, t, d), np.float32) if self.in_memory else None
+            for sl in _blocks(n, t * d * feats.dtype.itemsize):
+                block = feats[sl]
+                _check_finite(where, block, self.num_frames[sl], sl.start)
+                if self.in_memory:
+                    self._features[sl] = block
+        self._handle: h5py.File | None = None
+        self._pid: int | None = None
+
+    # --- sizes and names -------------------------------------------------
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def num_videos(self) -> int:
+        return self.shape[0]
+
+    @property
+    def max_frames(self) -> int:
+        return self.shape[1]
+
+    @property
+    def feature_dim(self) -> int:
+        return self.shape[2]
+
+    @property
+    def class_names(self) -> list[str]:
+        return class_names(self.category_mapping)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.category_mapping)
+
+    # --- frames ------------------------------------------------------------
+    def _dataset(self) -> h5py.Dataset:
+        if self._handle is None or self._pid != os.getpid():
+            # Each process (e.g. a DataLoader worker) opens its own handle.
+            self._handle = h5py.File(self.path, "r", rdcc_nbytes=64 * 1024**2)
+            self._pid = os.getpid()
+        return self._handle["features"]
+
+    def frames(self, i: int) -> np.ndarray:
+        """The valid frames of video ``i``: float32 ``[num_frames[i], D]``."""
+        n = int(self.num_frames[i])
+        if self.in_memory:
+            return self._features[i, :n]
+        return np.asarray(self._dataset()[i, :n], dtype=np.float32)
+
+    def padded(self) -> np.ndarray:
+        """All features as float32 ``[N, T, D]`` (reads the whole file if lazy)."""
+        if self.in_memory:
+            return self._features
+        return np.asarray(self._dataset()[()], dtype=np.float32)
+
+    def mean_features(self) -> np.ndarray:
+        """Time-averaged features over each video's valid frames, ``[N, D]``."""
+        out = np.empty((len(self), self.feature_dim), np.float32)
+        for i in range(len(self)):
+            out[i] = self.frames(i).mean(axis=0)
+        return out
+
+    def close(self) -> None:
+        if self._handle is not None and self._pid == os.getpid():
+            self._handle.close()
+        self._handle = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_handle"] = None
+        state["_pid"] = None
+        return state
+
+    # --- summary -----------------------------------------------------------
+    def summary(self) -> dict:
+        """A plain-dict summary (what ``vidstudy inspect`` prints)."""
+        names = self.class_names
+        per_class = {name: int(np.sum(self.labels == i)) for i, name in enumerate(names)}
+        per_sub: dict[str, dict[str, int]] | None = None
+        if self.subcategories is not None:
+            per_sub = {}
+            for label, sub in zip(self.labels, self.subcategories):
+                counts = per_sub.setdefault(names[label], {})
+                counts[sub] = counts.get(sub, 0) + 1
+            per_sub = {c: dict(sorted(per_sub[c].items())) for c in names if c in per_sub}
+        n, t, d = self.shape
+        return {
+            "path": str(self.path),
+            "num_videos": n,
+            "max_frames": t,
+            "feature_dim": d,
+            "dtype": self.dtype,
+            "size_on_disk_bytes": self.path.stat().st_size,
+            "multi_scale": self.multi_scale,
+            "category_mapping": self.category_mapping,
+            "videos_per_class": per_class,
+            "videos_per_subcategory": per_sub,
+            "num_frames": {
+                "min": int(self.num_frames.min()),
+                "median": float(np.median(self.num_frames)),
+                "max": int(self.num_frames.max()),
+            },
+            "in_memory": self.in_memory,
+        }
+
+
+def write_feature_file(
+    path: str | os.PathLike,
+    features: np.ndarray,
+    labels: np.ndarray,
+    num_frames: np.ndarray,
+    category_mapping: Mapping[str, int] = STUDY_CATEGORIES,
+    *,
+    multi_scale: bool = True,
+    subcategories: Sequence[str] | None = None,
+    video_ids: Sequence[str] | None = None,
+    compression_level: int = 4,
+) -> Path:
+    """Validate and write a feature file in the study's schema, atomically.
+
+    ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
+    ``compression_level``, one chunk per video). Nothing is written if any check fails.
+    """
+    path = Path(path)
+    where = str(path)
+    features = np.asarray(features)
+    labels = np.asarray(labels)
+    num_frames = np.asarray(num_frames)
+    mapping = parse_category_mapping(dict(category_mapping), where)
+    extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids)) if v is not None}
+    check_arrays(where, features, labels, num_frames, mapping, extras)
+    n, t, d = features.shape
+    for sl in _blocks(n, t * d * features.dtype.itemsize):
+        _check_finite(where, features[sl], num_frames[sl], sl.start)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset(
+                "features", data=features.astype(np.float32, copy=False), chunks=(1, t, d),
+                compression="gzip", compression_opts=compression_level,
+            )
+            f.create_dataset("labels", data=labels.astype(np.int64))
+            f.create_dataset("num_frames", data=num_frames.astype(np.int32))
+            for name, values in extras.items():
+                f.create_dataset(name, data=[str(v) for v in values], dtype=h5py.string_dtype("utf-8"))
+            f.attrs["num_videos"] = n
+            f.attrs["max_frames"] = t
+            f.attrs["feature_dim"] = d
+            f.attrs["multi_scale"] = bool(multi_scale)
+            f.attrs["category_mapping"] = json.dumps(mapping)
+    return path
+
+
+def load_splits(
+    data_dir: str | os.PathLike,
+    splits: Sequence[str] = SPLITS,
+    *,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+) -> dict[str, FeatureFile]:
+    """Open ``{split}_features_multiscale.h5`` for each split in ``data_dir``.
+
+    Splits must agree on the feature dimension and the category mapping.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FeatureFileError(f"{data_dir}: data folder does not exist.")
+    files: dict[str, FeatureFile] = {}
+    for split in splits:
+        ff = FeatureFile(data_dir / feature_file_name(split), memory_budget=memory_budget)
+        if files:
+            ref_split, ref = next(iter(files.items()))
+            if ff.feature_dim != ref.feature_dim:
+                raise FeatureFileError(
+                    f"{ff.path}: 'features' has D={ff.feature_dim}, disagreeing with the {ref_split} split's D={ref.feature_dim} ({ref.path})."
+                )
+            if ff.category_mapping != ref.category_mapping:
+                raise FeatureFileError(
+                    f"{ff.path}: attribute 'category_mapping' {json.dumps(ff.category_mapping)} disagrees with the {ref_split} split's {json.dumps(ref.category_mapping)}."
+                )
+        files[split] = ff
+    return files
