@@ -62,7 +62,7 @@ def test_paper_shape_has_the_original_sizes(tmp_path):
 def test_default_shape_sizes():
     cfg = SHAPES["default"]
     assert cfg.max_frames == 64 and cfg.feature_dim == 256
-    assert sum(cfg.split_sizes.values()) == 1700
+    assert sum(cfg.split_sizes.values()) == 2600
 
 
 def test_bad_simulation_parameters(tmp_path):

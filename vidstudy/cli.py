@@ -76,6 +76,37 @@ def _cmd_probe(args) -> None:
         print(f"{args.kind} probe on {split}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  per-class F1: {per}")
 
 
+def _cmd_train(args) -> None:
+    from .config import apply_overrides, preset
+    from .errors import ParameterError
+    from .features import load_splits
+    from .train import train_ensemble
+
+    config = preset(args.preset)
+    overrides = list(args.set)
+    if args.members is not None:
+        overrides.append(f"members={args.members}")
+    if args.epochs is not None:
+        overrides.append(f"train.epochs={args.epochs}")
+    if args.seed_base is not None:
+        overrides.append(f"seed_base={args.seed_base}")
+    config = apply_overrides(config, overrides).validate()
+    if args.workers is not None:
+        if args.workers < 0:
+            raise ParameterError(f"--workers must be non-negative, got {args.workers}.")
+        config.train.num_workers = args.workers
+    files = load_splits(args.data_dir, ("train", "val"))
+    t0 = time.perf_counter()
+    summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
+                               plots=not args.no_plots, quiet=args.quiet)
+    for s in summaries:
+        flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
+        print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
+              f"val acc {s['best_metrics']['val_acc']:.4f}  val macro-F1 {s['best_metrics']['val_macro_f1']:.4f}  "
+              f"{s['wall_time_s']:.1f} s{flag}")
+    print(f"trained {len(summaries)} members into {args.run_dir} in {time.perf_counter() - t0:.1f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -96,6 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("data_dir", type=Path)
     pr.add_argument("--kind", choices=("mean", "temporal"), default="mean")
     pr.set_defaults(func=_cmd_probe)
+    t = sub.add_parser("train", help="train the seed ensemble on DATA_DIR's train/val files into RUN_DIR")
+    t.add_argument("data_dir", type=Path)
+    t.add_argument("run_dir", type=Path)
+    t.add_argument("--preset", default="cpu", help="cpu (default, small, CPU) or paper (the original's model and recipe)")
+    t.add_argument("--members", type=int, help="number of members (seeds seed_base .. seed_base + N - 1)")
+    t.add_argument("--epochs", type=int, help="maximum epochs per member")
+    t.add_argument("--seed-base", type=int, help="seed of member 0 (default 42)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run; finished members are skipped")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.lr=3e-4 or model.hidden_dim=128 (repeatable)")
+    t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=_cmd_train)
     return p
 
 

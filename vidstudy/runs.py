@@ -53,3 +53,16 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+MEMBERS_DIR = "members"
+
+
+def member_name(index: int) -> str:
+    """The original study's member name."""
+    return f"ensemble_model_{index}"
+
+
+def member_dir(run_dir: str | os.PathLike, index: int) -> Path:
+    """``RUN_DIR/members/ensemble_model_{index}``."""
+    return Path(run_dir) / MEMBERS_DIR / member_name(index)

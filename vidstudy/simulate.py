@@ -111,7 +111,7 @@ class SimulationConfig:
     """Sizes and difficulty knobs of the simulation (see the module docstring)."""
 
     shape: str = "default"
-    split_sizes: Mapping[str, int] = field(default_factory=lambda: {"train": 1100, "val": 300, "test": 300})
+    split_sizes: Mapping[str, int] = field(default_factory=lambda: {"train": 2000, "val": 300, "test": 300})
     # Per-class counts for a split; splits not listed draw train_class_fractions.
     fixed_class_counts: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
     train_class_fractions: tuple[float, ...] = (0.20, 0.26, 0.27, 0.27)
@@ -121,12 +121,12 @@ class SimulationConfig:
     feature_dim: int = 256
     # difficulty knobs
     latent_dim: int = 16
-    class_separation: float = 0.35
-    subcategory_spread: float = 0.6
-    style_spread: float = 0.95
-    animation_blend: float = 0.7
+    class_separation: float = 0.2
+    subcategory_spread: float = 0.4
+    style_spread: float = 0.4
+    animation_blend: float = 0.9
     hud_strength: float = 0.3
-    texture_noise: float = 0.3
+    texture_noise: float = 0.1
     jump_size: float = 0.9
     scales: tuple[float, ...] = DEFAULT_SCALES
 
@@ -145,7 +145,7 @@ class SimulationConfig:
 SHAPES: dict[str, SimulationConfig] = {
     "default": SimulationConfig(
         shape="default",
-        split_sizes={"train": 1100, "val": 300, "test": 300},
+        split_sizes={"train": 2000, "val": 300, "test": 300},
         fixed_class_counts={"val": (75, 75, 75, 75), "test": (75, 75, 75, 75)},
     ),
     "paper": SimulationConfig(

@@ -1,0 +1,276 @@
+"""Training: one member (``train_single_model``) and a seed ensemble (``train_ensemble``).
+
+A member ``ensemble_model_{i}`` is trained with seed ``seed_base + i`` and writes
+``RUN_DIR/members/ensemble_model_{i}/``:
+
+``best.pt``               the best epoch's weights, config and metrics (tensors and plain
+                          values only: ``torch.load(path, weights_only=True)`` works)
+``last.pt``               everything needed to resume after the last finished epoch
+``history.json``          per-epoch metrics (fractions in [0, 1]; LR at the epoch's last batch)
+``training_metrics.csv``  the original's columns, then extra columns
+``summary.json``          best epoch (1-based), best metrics, epochs run, early stop, wall time,
+                          collapse flags; written last, so its presence marks a finished member
+
+Every random stream (``random``, ``numpy``, ``torch``, the sampler, the loader and
+its workers, augmentation) is reseeded at the start of each epoch from
+``(seed, epoch)``. An interrupted run resumed from ``last.pt`` therefore continues
+exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .data import AugmentConfig, VideoDataset, make_loader
+from .errors import ParameterError, VidstudyError
+from .features import FeatureFile
+from .losses import FocalLoss
+from .metrics import classification_metrics, detect_collapse
+from .models import build_model
+from .runs import atomic_path, member_dir, write_json, write_text
+from .sampling import class_weights, weighted_sampler
+
+HISTORY_KEYS = ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1", "val_macro_f1",
+                "val_per_class_f1", "learning_rates", "epoch_times", "collapsed_classes")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of every random stream in ``epoch`` (0-based) of a member trained with ``seed``."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0])
+
+
+def lr_at_epoch(cfg, epoch: int) -> float:
+    """``warmup_cosine``: linear warm-up over ``warmup_epochs``, then cosine decay to ``min_lr``."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / cfg.warmup_epochs
+    span = max(1, cfg.epochs - cfg.warmup_epochs)
+    progress = (epoch - cfg.warmup_epochs) / span
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def _save(obj, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``[N, C]`` and labels ``[N]`` of a model over a loader (eval mode)."""
+    model.eval()
+    logits, labels = [], []
+    for batch in loader:
+        logits.append(model(batch.features, batch.lengths))
+        labels.append(batch.labels)
+    return torch.cat(logits).numpy(), torch.cat(labels).numpy()
+
+
+def _history_csv(history: dict, num_classes: int) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", "train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1",
+                     *[f"class_{c}_f1" for c in range(num_classes)], "learning_rates",
+                     "val_macro_f1", "epoch_time_s", "collapsed_classes"])
+    for e in range(len(history["train_loss"])):
+        writer.writerow([e + 1, *(f"{history[k][e]:.6f}" for k in ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1")),
+                         *(f"{v:.6f}" for v in history["val_per_class_f1"][e]), f"{history['learning_rates'][e]:.8g}",
+                         f"{history['val_macro_f1'][e]:.6f}", f"{history['epoch_times'][e]:.3f}",
+                         " ".join(map(str, history["collapsed_classes"][e]))])
+    return buf.getvalue()
+
+
+def _write_history(out_dir: Path, history: dict, num_classes: int) -> None:
+    write_json(out_dir / "history.json", history)
+    write_text(out_dir / "training_metrics.csv", _history_csv(history, num_classes))
+
+
+def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
+                       *, resume: bool = False, plots: bool = True, quiet: bool = False, name: str | None = None) -> dict:
+    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``)."""
+    from tqdm.auto import tqdm
+
+    from .viz import RealTimeTrainingVisualizer
+
+    config.validate()
+    out_dir = Path(out_dir)
+    name = name or out_dir.name
+    mcfg, tcfg = config.model, config.train
+    num_classes = train_data.num_classes
+    if train_data.category_mapping != val_data.category_mapping or train_data.feature_dim != val_data.feature_dim:
+        raise VidstudyError(f"{val_data.path}: the validation file does not match the training file's categories or feature dimension.")
+    if (out_dir / "last.pt").exists() and not resume:
+        raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or choose another folder.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    seed_everything(seed)
+    model = build_model(mcfg, train_data.feature_dim, num_classes)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    scheduler = None
+    if tcfg.schedule == "warm_restarts":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            optimizer, T_0=tcfg.restart_t0, T_mult=tcfg.restart_t_mult, eta_min=tcfg.min_lr)
+    weights = class_weights(train_data.labels, num_classes, tuple(tcfg.weight_clip))
+    alpha = torch.tensor(weights, dtype=torch.float32) if tcfg.balance in ("alpha", "both") else None
+    criterion = FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
+    eval_criterion = FocalLoss(None, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
+    train_set = VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed)
+    val_loader = make_loader(VideoDataset(val_data), max(64, tcfg.batch_size), num_workers=tcfg.num_workers)
+
+    history = {k: [] for k in HISTORY_KEYS}
+    start_epoch, best_score, best_epoch, bad_epochs, wall_before = 0, -math.inf, -1, 0, 0.0
+    if resume and (out_dir / "last.pt").exists():
+        state = torch.load(out_dir / "last.pt", weights_only=True)
+        if state["config"] != config.to_dict() or state["seed"] != seed:
+            raise VidstudyError(f"{out_dir / 'last.pt'}: was trained with another config or seed; it cannot be resumed with this one.")
+        model.load_state_dict(state["model_state"])
+        optimizer.load_state_dict(state["optimizer_state"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler_state"])
+        history = state["history"]
+        start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
+        bad_epochs, wall_before = state["bad_epochs"], state["wall_time_s"]
+
+    viz = RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name) if plots else None
+    t_start = time.perf_counter()
+    stopped_early = bad_epochs >= tcfg.patience
+    bar = tqdm(range(start_epoch, tcfg.epochs), desc=name, disable=quiet, leave=False, unit="epoch")
+    for epoch in bar:
+        if stopped_early:
+            break
+        t0 = time.perf_counter()
+        es = epoch_seed(seed, epoch)
+        seed_everything(es)
+        sampler = weighted_sampler(train_data.labels, weights, seed=es) if tcfg.balance in ("sampler", "both") else None
+        loader = make_loader(train_set, tcfg.batch_size, shuffle=True, sampler=sampler, num_workers=tcfg.num_workers, seed=es)
+        if scheduler is None:
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at_epoch(tcfg, epoch)
+        model.train()
+        losses, y_true, y_pred = [], [], []
+        for batch in loader:
+            lr = optimizer.param_groups[0]["lr"]
+            logits = model(batch.features, batch.lengths)
+            loss = criterion(logits, batch.labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            losses.append(loss.item() * len(batch.labels))
+            y_true.append(batch.labels.numpy())
+            y_pred.append(logits.argmax(1).numpy())
+        y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+        train_m = classification_metrics(y_true, y_pred, num_classes)
+        val_logits, val_labels = predict(model, val_loader)
+        val_loss = float(eval_criterion(torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
+        val_pred = val_logits.argmax(1)
+        val_m = classification_metrics(val_labels, val_pred, num_classes)
+        collapse = detect_collapse(val_labels, val_pred, num_classes)
+        for key, value in (("train_loss", sum(losses) / len(y_true)), ("train_acc", train_m["acc"]), ("train_f1", train_m["f1_weighted"]),
+                           ("val_loss", val_loss), ("val_acc", val_m["acc"]), ("val_f1", val_m["f1_weighted"]),
+                           ("val_macro_f1", val_m["f1_macro"]), ("val_per_class_f1", val_m["per_class_f1"]),
+                           ("learning_rates", lr), ("epoch_times", time.perf_counter() - t0),
+                           ("collapsed_classes", collapse["lost_classes"])):
+            history[key].append(value)
+
+        score = history[tcfg.monitor][-1]
+        if score > best_score:
+            best_score, best_epoch, bad_epochs = score, epoch, 0
+            _save({"model_state": model.state_dict(), "config": config.to_dict(), "seed": seed, "epoch": epoch + 1,
+                   "feature_dim": train_data.feature_dim, "num_classes": num_classes, "class_names": train_data.class_names,
+                   "category_mapping": train_data.category_mapping,
+                   "metrics": {"val_acc": val_m["acc"], "val_f1": val_m["f1_weighted"], "val_macro_f1": val_m["f1_macro"],
+                               "val_per_class_f1": val_m["per_class_f1"], "val_loss": val_loss},
+                   "collapse": collapse}, out_dir / "best.pt")
+        else:
+            bad_epochs += 1
+        stopped_early = bad_epochs >= tcfg.patience
+        _write_history(out_dir, history, num_classes)
+        _save({"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
+               "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
+               "config": config.to_dict(), "seed": seed, "epoch": epoch + 1, "history": history,
+               "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+               "wall_time_s": wall_before + time.perf_counter() - t_start}, out_dir / "last.pt")
+        if viz is not None:
+            viz.update(history)
+        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", val_macro_f1=f"{history['val_macro_f1'][-1]:.3f}")
+    bar.close()
+
+    best = torch.load(out_dir / "best.pt", weights_only=True)
+    collapse = best["collapse"]
+    summary = {
+        "member": name,
+        "seed": seed,
+        "best_epoch": best_epoch + 1,
+        "epochs_run": len(history["train_loss"]),
+        "stopped_early": bool(stopped_early),
+        "monitor": tcfg.monitor,
+        "best_metrics": best["metrics"],
+        "wall_time_s": wall_before + time.perf_counter() - t_start,
+        "collapsed": collapse["collapsed"],
+        "lost_classes": collapse["lost_classes"],
+        "lost_class_names": [train_data.class_names[c] for c in collapse["lost_classes"]],
+        "dominant_class": collapse["dominant_class"],
+        "dominant_share": collapse["dominant_share"],
+    }
+    write_json(out_dir / "summary.json", summary)
+    return summary
+
+
+def load_model(checkpoint_path) -> tuple[nn.Module, dict]:
+    """Rebuild a member's network from its ``best.pt`` (eval mode) and return it with the checkpoint."""
+    path = Path(checkpoint_path)
+    if not path.exists():
+        raise VidstudyError(f"{path}: checkpoint does not exist.")
+    ckpt = torch.load(path, weights_only=True)
+    model = build_model(RunConfig.from_dict(ckpt["config"]).model, ckpt["feature_dim"], ckpt["num_classes"])
+    model.load_state_dict(ckpt["model_state"])
+    return model.eval(), ckpt
+
+
+def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *, resume: bool = False,
+                   plots: bool = True, quiet: bool = False) -> list[dict]:
+    """Train ``config.members`` members with seeds ``seed_base + i`` into ``run_dir``.
+
+    ``run_dir/config.json`` is written before training. With ``resume``, finished
+    members (with ``summary.json``) are skipped and a started one continues from
+    ``last.pt``; the saved config must match.
+    """
+    config.validate()
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.json"
+    if cfg_path.exists():
+        if not resume:
+            raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
+        saved = json.loads(cfg_path.read_text())
+        mine = config.to_dict()
+        if {k: v for k, v in saved.items() if k != "members"} != {k: v for k, v in mine.items() if k != "members"}:
+            raise ParameterError(f"{cfg_path}: the run was started with another config; resume it with the same parameters.")
+    write_json(cfg_path, config.to_dict())
+    summaries = []
+    for i in range(config.members):
+        mdir = member_dir(run_dir, i)
+        if resume and (mdir / "summary.json").exists():
+            summaries.append(json.loads((mdir / "summary.json").read_text()))
+            continue
+        summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
+                                            resume=resume, plots=plots, quiet=quiet))
+    write_json(run_dir / "members_summary.json", summaries)
+    return summaries

@@ -1,0 +1,88 @@
+"""Training plots: ``RealTimeTrainingVisualizer`` and the functions it draws with.
+
+The same functions render a live run (after each epoch) and a finished
+``history.json`` for the book. Headless (Agg backend), seaborn styling.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .runs import atomic_path  # noqa: E402
+
+
+def plot_f1_progression(ax, history: dict) -> None:
+    """Weighted F1 for train and val and val macro-F1 against epoch (in %)."""
+    epochs = np.arange(1, len(history["train_f1"]) + 1)
+    ax.plot(epochs, 100 * np.asarray(history["train_f1"]), label="train F1 (weighted)", marker="o", ms=3)
+    ax.plot(epochs, 100 * np.asarray(history["val_f1"]), label="val F1 (weighted)", marker="o", ms=3)
+    ax.plot(epochs, 100 * np.asarray(history["val_macro_f1"]), label="val macro-F1", linestyle="--")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title("F1 progression")
+    ax.legend(loc="lower right")
+
+
+def plot_per_class_f1(ax, history: dict, epoch: int, class_names: Sequence[str]) -> None:
+    """Per-class val F1 of ``epoch`` (0-based) as bars with value labels and a dashed mean line."""
+    per_class = 100 * np.asarray(history["val_per_class_f1"][epoch])
+    colors = sns.color_palette("tab10", len(per_class))
+    bars = ax.bar(list(class_names), per_class, color=colors, alpha=0.8, edgecolor="black", linewidth=1.2)
+    for bar in bars:
+        h = bar.get_height()
+        ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.1f}%", ha="center", va="bottom", fontsize=9, fontweight="bold")
+    mean = float(per_class.mean())
+    ax.axhline(mean, color="red", linestyle="--", linewidth=2, alpha=0.7, label=f"mean: {mean:.1f}%")
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("val F1 (%)")
+    ax.set_title(f"per-class F1, epoch {epoch + 1}")
+    ax.tick_params(axis="x", labelrotation=15)
+    ax.legend(loc="lower right")
+
+
+def render_history(history: dict, class_names: Sequence[str], epoch: int | None = None, title: str | None = None):
+    """A two-panel figure (F1 progression, per-class bars of ``epoch``, default the last)."""
+    with sns.axes_style("whitegrid"):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+        plot_f1_progression(left, history)
+        plot_per_class_f1(right, history, len(history["train_f1"]) - 1 if epoch is None else epoch, class_names)
+        if title:
+            fig.suptitle(title)
+        fig.tight_layout()
+    return fig
+
+
+class RealTimeTrainingVisualizer:
+    """After each epoch, draw the member's F1 progression and per-class F1 bars.
+
+    Saved as ``plots_dir/current.png``; with ``per_epoch=True`` also as
+    ``plots_dir/epoch_{NNN}.png``.
+    """
+
+    def __init__(self, plots_dir, class_names: Sequence[str], title: str | None = None, per_epoch: bool = False):
+        self.plots_dir = Path(plots_dir)
+        self.class_names = list(class_names)
+        self.title = title
+        self.per_epoch = per_epoch
+
+    def update(self, history: dict) -> Path:
+        fig = render_history(history, self.class_names, title=self.title)
+        try:
+            targets = [self.plots_dir / "current.png"]
+            if self.per_epoch:
+                targets.append(self.plots_dir / f"epoch_{len(history['train_f1']):03d}.png")
+            for target in targets:
+                with atomic_path(target) as tmp:
+                    fig.savefig(tmp, format="png", dpi=90)
+        finally:
+            plt.close(fig)
+        return targets[0]
