@@ -75,7 +75,8 @@ class RunConfig:
     seed_base: int = 42
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON values (tuples become lists), so a saved config compares equal to a fresh one."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)

@@ -1,0 +1,79 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidstudy.errors import ParameterError
+from vidstudy.losses import FocalLoss
+from vidstudy.models import MeanPoolClassifier, TemporalClassifier, count_parameters
+
+
+def small_model(masked=True):
+    torch.manual_seed(0)
+    return TemporalClassifier(12, hidden_dim=8, num_lstm_layers=2, num_heads=2, dropout=0.4, head_dims=(8, 6), masked=masked).eval()
+
+
+def test_padding_does_not_change_a_prediction():
+    torch.manual_seed(1)
+    short, long = torch.rand(5, 12), torch.rand(20, 12)
+    batch = torch.zeros(2, 20, 12)
+    batch[0, :5], batch[1] = short, long
+    lengths = torch.tensor([5, 20])
+    model = small_model()
+    with torch.no_grad():
+        alone = model(short[None], torch.tensor([5]))
+        padded = model(batch, lengths)
+    assert torch.allclose(alone[0], padded[0], atol=1e-5)
+    # the original's unmasked attention and pooling do let padding in
+    unmasked = small_model(masked=False)
+    with torch.no_grad():
+        diff = (unmasked(short[None], torch.tensor([5]))[0] - unmasked(batch, lengths)[0]).abs().max()
+    assert diff > 1e-4
+
+
+def test_paper_model_has_65_3_million_parameters():
+    n = count_parameters(TemporalClassifier(1280))
+    assert abs(n - 65.3e6) / 65.3e6 < 0.01
+
+
+def test_xavier_init_and_output_shape():
+    model = small_model()
+    assert all(torch.all(m.bias == 0) for m in model.modules() if isinstance(m, torch.nn.Linear))
+    assert model(torch.rand(3, 7, 12), torch.tensor([7, 3, 1])).shape == (3, 4)
+
+
+def test_mean_pool_baseline_ignores_padding_and_order():
+    torch.manual_seed(0)
+    model = MeanPoolClassifier(6, hidden_dim=5).eval()
+    x = torch.rand(1, 4, 6)
+    padded = torch.cat([x, torch.rand(1, 3, 6)], 1)
+    with torch.no_grad():
+        a = model(x, torch.tensor([4]))
+        b = model(padded, torch.tensor([4]))
+        c = model(x.flip(1), torch.tensor([4]))
+    assert torch.allclose(a, b, atol=1e-6) and torch.allclose(a, c, atol=1e-6)
+
+
+LOGITS = torch.tensor([[2.0, 0.0, 0.0, 0.0], [0.5, 1.5, -1.0, 0.0]])
+TARGETS = torch.tensor([0, 3])
+
+
+def test_focal_loss_reduces_to_cross_entropy():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(16, 4), torch.randint(0, 4, (16,))
+    loss = FocalLoss(None, gamma=0.0, smoothing=0.0)(logits, targets)
+    assert torch.allclose(loss, F.cross_entropy(logits, targets), atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha,gamma,smoothing,expected", [
+    (None, 2.0, 0.1, 0.7782793524811389),
+    ([2.0, 1.0, 1.0, 0.5], 2.0, 0.1, 0.444502411449254),
+    (None, 1.0, 0.0, 0.922194016941049),
+])
+def test_focal_loss_known_values(alpha, gamma, smoothing, expected):
+    loss = FocalLoss(None if alpha is None else torch.tensor(alpha), gamma=gamma, smoothing=smoothing)(LOGITS, TARGETS)
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_focal_loss_parameters():
+    with pytest.raises(ParameterError, match="gamma >= 0"):
+        FocalLoss(gamma=-1)
