@@ -78,7 +78,6 @@ def _cmd_probe(args) -> None:
 
 def _cmd_train(args) -> None:
     from .config import apply_overrides, preset
-    from .errors import ParameterError
     from .features import load_splits
     from .train import train_ensemble
 
@@ -90,11 +89,9 @@ def _cmd_train(args) -> None:
         overrides.append(f"train.epochs={args.epochs}")
     if args.seed_base is not None:
         overrides.append(f"seed_base={args.seed_base}")
-    config = apply_overrides(config, overrides).validate()
     if args.workers is not None:
-        if args.workers < 0:
-            raise ParameterError(f"--workers must be non-negative, got {args.workers}.")
-        config.train.num_workers = args.workers
+        overrides.append(f"train.num_workers={args.workers}")
+    config = apply_overrides(config, overrides).validate()
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,

@@ -81,8 +81,12 @@ def parse_category_mapping(raw, where: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in raw.items()}
 
 
-def check_arrays(where: str, features, labels, num_frames, mapping: Mapping[str, int], extras: Mapping[str, Sequence] = ()) -> None:
-    """Check the layout and the values of a feature set (h5py datasets or numpy arrays).
+def check_arrays(where: str, features, labels: np.ndarray, num_frames: np.ndarray, mapping: Mapping[str, int],
+                 extras: Mapping[str, Sequence] = ()) -> None:
+    """Check the layout and the values of a feature set.
+
+    ``features`` may be an h5py dataset (only its shape and dtype are read here);
+    the finiteness of its valid frames is checked block by block by the caller.
 
     Raises :class:`FeatureFileError` naming ``where`` and the offending field.
     """
@@ -103,8 +107,7 @@ def check_arrays(where: str, features, labels, num_frames, mapping: Mapping[str,
             raise FeatureFileError(f"{where}: dataset '{name}' has {size} entries but 'features' has {n} videos.")
     if n == 0:
         raise FeatureFileError(f"{where}: dataset 'features' holds no videos.")
-    labels = np.asarray(labels[()] if hasattr(labels, "id") else labels)
-    nf = np.asarray(num_frames[()] if hasattr(num_frames, "id") else num_frames)
+    labels, nf = np.asarray(labels), np.asarray(num_frames)
     c = len(mapping)
     bad = np.flatnonzero((labels < 0) | (labels >= c))
     if bad.size:
@@ -171,15 +174,16 @@ class FeatureFile:
                 mapping = dict(STUDY_CATEGORIES)
             extras = {k: f[k] for k in ("subcategories", "video_ids") if k in f}
             feats = f["features"]
-            check_arrays(where, feats, f["labels"], f["num_frames"], mapping, extras)
+            labels, num_frames = f["labels"][()], f["num_frames"][()]
+            check_arrays(where, feats, labels, num_frames, mapping, extras)
             n, t, d = feats.shape
             if "feature_dim" in attrs and int(attrs["feature_dim"]) != d:
                 raise FeatureFileError(f"{where}: attribute 'feature_dim' is {int(attrs['feature_dim'])} but 'features' has D={d}.")
             if "num_videos" in attrs and int(attrs["num_videos"]) != n:
                 raise FeatureFileError(f"{where}: attribute 'num_videos' is {int(attrs['num_videos'])} but 'features' has {n} videos.")
             self.category_mapping = mapping
-            self.labels = f["labels"][()].astype(np.int64)
-            self.num_frames = f["num_frames"][()].astype(np.int32)
+            self.labels = labels.astype(np.int64)
+            self.num_frames = num_frames.astype(np.int32)
             self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
             self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
             self.multi_scale = bool(attrs.get("multi_scale", False))

@@ -128,6 +128,7 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     weights = class_weights(train_data.labels, num_classes, tuple(tcfg.weight_clip))
     alpha = torch.tensor(weights, dtype=torch.float32) if tcfg.balance in ("alpha", "both") else None
     criterion = FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
+    # Validation loss without alpha, so it is comparable across balance settings.
     eval_criterion = FocalLoss(None, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
     train_set = VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed)
     val_loader = make_loader(VideoDataset(val_data), max(64, tcfg.batch_size), num_workers=tcfg.num_workers)
