@@ -39,13 +39,16 @@ def _weights(member):
 
 
 def test_ensemble_writes_every_artifact(tmp_path, splits):
-    cfg = tiny_config("members=2")
-    summaries = train_ensemble(cfg, splits["train"], splits["val"], tmp_path / "run", quiet=True)
+    cfg = tiny_config("members=5")
+    summaries = train_ensemble(cfg, splits["train"], splits["val"], tmp_path / "run", num_models=2,
+                               plots_per_epoch=True, quiet=True)
+    cfg.members = 2
     assert [s["seed"] for s in summaries] == [42, 43]
     assert json.loads((tmp_path / "run" / "config.json").read_text()) == cfg.to_dict()
     for i in range(2):
         member = tmp_path / "run" / "members" / f"ensemble_model_{i}"
-        for name in ("best.pt", "last.pt", "history.json", "training_metrics.csv", "summary.json", "plots/current.png"):
+        for name in ("best.pt", "last.pt", "history.json", "training_metrics.csv", "summary.json", "plots/current.png",
+                     "plots/epoch_001.png", "plots/epoch_003.png"):
             assert (member / name).exists(), name
         ckpt = torch.load(member / "best.pt", weights_only=True)
         assert ckpt["class_names"] == splits["train"].class_names
@@ -64,6 +67,7 @@ def test_ensemble_writes_every_artifact(tmp_path, splits):
         train_ensemble(cfg, splits["train"], splits["val"], tmp_path / "run", quiet=True)
     # resuming a finished run skips its members
     again = train_ensemble(cfg, splits["train"], splits["val"], tmp_path / "run", resume=True, quiet=True)
+    assert sorted(p.name for p in (tmp_path / "run" / "members").iterdir()) == ["ensemble_model_0", "ensemble_model_1"]
     assert again == summaries
 
 

@@ -95,7 +95,7 @@ def _cmd_train(args) -> None:
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
-                               plots=not args.no_plots, quiet=args.quiet)
+                               plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet)
     for s in summaries:
         flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
         print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. train.lr=3e-4 or model.hidden_dim=128 (repeatable)")
     t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
     t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
+    t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(func=_cmd_train)
     return p

@@ -20,6 +20,7 @@ exactly as if it had not stopped.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -101,8 +102,13 @@ def _write_history(out_dir: Path, history: dict, num_classes: int) -> None:
 
 
 def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
-                       *, resume: bool = False, plots: bool = True, quiet: bool = False, name: str | None = None) -> dict:
-    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``)."""
+                       *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
+                       name: str | None = None) -> dict:
+    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``).
+
+    ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
+    keeps ``plots/epoch_NNN.png``.
+    """
     from tqdm.auto import tqdm
 
     from .viz import RealTimeTrainingVisualizer
@@ -147,7 +153,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
         start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
         bad_epochs, wall_before = state["bad_epochs"], state["wall_time_s"]
 
-    viz = RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name) if plots else None
+    viz = (RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
+           if plots else None)
     t_start = time.perf_counter()
     stopped_early = bad_epochs >= tcfg.patience
     bar = tqdm(range(start_epoch, tcfg.epochs), desc=name, disable=quiet, leave=False, unit="epoch")
@@ -246,14 +253,17 @@ def load_model(checkpoint_path) -> tuple[nn.Module, dict]:
     return model.eval(), ckpt
 
 
-def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *, resume: bool = False,
-                   plots: bool = True, quiet: bool = False) -> list[dict]:
-    """Train ``config.members`` members with seeds ``seed_base + i`` into ``run_dir``.
+def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
+                   num_models: int | None = None, resume: bool = False, plots: bool = True,
+                   plots_per_epoch: bool = False, quiet: bool = False) -> list[dict]:
+    """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``.
 
     ``run_dir/config.json`` is written before training. With ``resume``, finished
     members (with ``summary.json``) are skipped and a started one continues from
     ``last.pt``; the saved config must match.
     """
+    if num_models is not None:
+        config = dataclasses.replace(config, members=num_models)
     config.validate()
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.json"
@@ -272,6 +282,6 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
             summaries.append(json.loads((mdir / "summary.json").read_text()))
             continue
         summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
-                                            resume=resume, plots=plots, quiet=quiet))
+                                            resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet))
     write_json(run_dir / "members_summary.json", summaries)
     return summaries
