@@ -118,7 +118,7 @@ PRESETS = {
     "cpu": lambda: RunConfig(
         preset="cpu",
         model=ModelConfig(hidden_dim=64, num_lstm_layers=1, num_heads=4, dropout=0.3, head_dims=(64, 32)),
-        train=TrainConfig(epochs=12, batch_size=32, lr=2e-3, weight_decay=1e-4, schedule="warmup_cosine",
+        train=TrainConfig(epochs=10, batch_size=32, lr=2e-3, weight_decay=1e-4, schedule="warmup_cosine",
                           warmup_epochs=1, patience=5, monitor="val_macro_f1", balance="sampler"),
         members=4,
     ),

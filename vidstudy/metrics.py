@@ -46,3 +46,86 @@ def detect_collapse(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int,
         "dominant_class": dominant,
         "dominant_share": float(shares.max()),
     }
+
+
+def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[str]) -> dict:
+    """Per-class precision, recall, F1 (``precision_recall_fscore_support(average=None)``, in %)
+    and support, with accuracy, macro F1 and weighted F1 (in %), each labelled."""
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = list(range(len(class_names)))
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    m = classification_metrics(y_true, y_pred, len(class_names))
+    return {
+        "classes": {name: {"precision": 100 * float(p[i]), "recall": 100 * float(r[i]), "f1": 100 * float(f[i]),
+                           "support": int(s[i])} for i, name in enumerate(class_names)},
+        "accuracy": 100 * m["acc"],
+        "macro_f1": 100 * m["f1_macro"],
+        "weighted_f1": 100 * m["f1_weighted"],
+    }
+
+
+def _f1_from_counts(yt: np.ndarray, yp: np.ndarray, num_classes: int) -> np.ndarray:
+    """Per-class F1 for each row of ``yt``/``yp`` ``[B, N]`` -> ``[B, C]`` (0 where undefined)."""
+    out = np.empty((yt.shape[0], num_classes))
+    for c in range(num_classes):
+        t, p = yt == c, yp == c
+        tp = np.sum(t & p, axis=1)
+        denom = t.sum(1) + p.sum(1)
+        out[:, c] = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return out
+
+
+def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> dict:
+    """Seeded percentile-bootstrap CIs (videos resampled with replacement) for accuracy, macro F1
+    and each class's F1. Values are ``[point, low, high]`` in %."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
+    yt, yp = y_true[idx], y_pred[idx]
+    f1 = _f1_from_counts(yt, yp, num_classes)
+    point_f1 = _f1_from_counts(y_true[None], y_pred[None], num_classes)[0]
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+
+    def ci(point, samples):
+        lo, hi = np.percentile(samples, q)
+        return [100 * float(point), 100 * float(lo), 100 * float(hi)]
+
+    return {
+        "accuracy": ci(np.mean(y_true == y_pred), np.mean(yt == yp, axis=1)),
+        "macro_f1": ci(point_f1.mean(), f1.mean(axis=1)),
+        "per_class_f1": [ci(point_f1[c], f1[:, c]) for c in range(num_classes)],
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+    }
+
+
+def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int,
+                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Compare prediction sets ``b`` against ``a`` on the same videos.
+
+    Bootstrap CIs (the same resampled videos for both) of the differences ``b - a``
+    in accuracy and macro F1 (in points), and McNemar's exact test on the videos
+    where exactly one of the two is right.
+    """
+    from scipy.stats import binomtest
+
+    y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
+    yt = y_true[idx]
+    acc_d = np.mean(pred_b[idx] == yt, 1) - np.mean(pred_a[idx] == yt, 1)
+    f1_d = _f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - _f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
+    point_f1 = (_f1_from_counts(y_true[None], pred_b[None], num_classes).mean()
+                - _f1_from_counts(y_true[None], pred_a[None], num_classes).mean())
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    right_a, right_b = pred_a == y_true, pred_b == y_true
+    only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
+    p = 1.0 if only_a + only_b == 0 else float(binomtest(min(only_a, only_b), only_a + only_b, 0.5).pvalue)
+    return {
+        "accuracy_diff": [100 * float(np.mean(right_b) - np.mean(right_a)), *(100 * np.percentile(acc_d, q)).tolist()],
+        "macro_f1_diff": [100 * float(point_f1), *(100 * np.percentile(f1_d, q)).tolist()],
+        "mcnemar": {"only_a_right": only_a, "only_b_right": only_b, "p_value": p},
+    }

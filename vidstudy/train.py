@@ -275,6 +275,9 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
         if {k: v for k, v in saved.items() if k != "members"} != {k: v for k, v in mine.items() if k != "members"}:
             raise ParameterError(f"{cfg_path}: the run was started with another config; resume it with the same parameters.")
     write_json(cfg_path, config.to_dict())
+    write_json(run_dir / "data.json", {"data_dir": str(Path(train_data.path).resolve().parent),
+                                       "train": str(Path(train_data.path).resolve()),
+                                       "val": str(Path(val_data.path).resolve())})
     summaries = []
     for i in range(config.members):
         mdir = member_dir(run_dir, i)

@@ -1,0 +1,133 @@
+import numpy as np
+import pytest
+
+from vidstudy.calibration import ece, fit_temperature, softmax
+from vidstudy.ensemble import (fit_class_conditional_tta, hard_vote, leave_one_out, select_members, soft_vote,
+                               tta_ensemble, weighted_vote)
+from vidstudy.errors import ParameterError
+from vidstudy.metrics import bootstrap_ci, paired_comparison
+from vidstudy.stacking import fit_class_member_weights, fit_stacking
+
+
+def test_seed_page_worked_example():
+    # An Animation video: model 1 gives Animation 0.01, models 2-4 give 0.87.
+    members = np.array([[0.01, 0.33, 0.33, 0.33], [0.87, 0.05, 0.04, 0.04],
+                        [0.87, 0.05, 0.04, 0.04], [0.87, 0.05, 0.04, 0.04]])[:, None, :]
+    avg = soft_vote(members)[0]
+    assert avg[0] == pytest.approx(0.655)
+    assert avg.argmax() == 0
+
+
+def test_votes():
+    p = np.array([[[0.6, 0.4]], [[0.4, 0.6]], [[0.45, 0.55]]])  # [M=3, N=1, C=2]
+    assert hard_vote(p).tolist() == [1]
+    assert soft_vote(p)[0].argmax() == 1
+    assert weighted_vote(p, [10, 1, 1])[0].argmax() == 0
+    tie = np.array([[[0.9, 0.1]], [[0.3, 0.7]]])
+    assert hard_vote(tie).tolist() == [0]  # tie broken by the soft vote (0.6 vs 0.4)
+    with pytest.raises(ParameterError, match="weights must be 3 non-negative numbers"):
+        weighted_vote(p, [1, -1, 1])
+    assert len(leave_one_out(p)) == 3 and np.allclose(leave_one_out(p)[0], soft_vote(p[1:]))
+
+
+def test_tta_mean_over_views_then_members():
+    probs = np.random.default_rng(0).dirichlet(np.ones(4), size=(3, 5, 7))  # [M, V, N, C]
+    np.testing.assert_allclose(tta_ensemble(probs), probs.mean(axis=(0, 1)))
+    np.testing.assert_allclose(tta_ensemble(probs, [0, 2]), probs[:, [0, 2]].mean(axis=(0, 1)))
+
+
+def test_collapsed_member_is_dropped_on_validation():
+    y = np.repeat(np.arange(4), 10)
+    good = np.eye(4)[y] * 0.7 + 0.075
+    collapsed = np.tile([0.1, 0.1, 0.7, 0.1], (40, 1))
+    assert select_members(np.stack([good, collapsed, good]), y) == [0, 2]
+
+
+def test_class_conditional_tta_spends_views_only_where_unsure():
+    rng = np.random.default_rng(0)
+    n, c, v = 400, 4, 5
+    y = rng.integers(0, c, n)
+    confident = rng.random(n) < 0.6
+    base = np.where(confident[:, None], np.eye(c)[y] * 0.9 + 0.025, rng.dirichlet(np.ones(c), n))
+    probs = np.empty((1, v, n, c))
+    probs[0, 0] = base
+    probs[0, 1:] = np.eye(c)[y] * 0.6 + 0.1  # the other views are right, but only help when averaged in
+    policy = fit_class_conditional_tta(probs, y)
+    combined, views = policy.apply(probs)
+    acc = np.mean(combined.argmax(1) == y)
+    # about as good as full TTA (a view costs a little, so a video may be traded for many views) ...
+    assert acc >= np.mean(tta_ensemble(probs).argmax(1) == y) - 0.01
+    assert acc > np.mean(base.argmax(1) == y) + 0.1  # ... far better than no TTA ...
+    assert 1 <= views.mean() < v - 1  # ... at a fraction of the views
+    assert np.all(views[confident & (base.max(1) > 0.8)] == 1)
+
+
+def test_stacking_recovers_a_planted_class_member_weighting():
+    rng = np.random.default_rng(0)
+    n, c = 600, 4
+    y = rng.integers(0, c, n)
+    noise = lambda: rng.dirichlet(np.ones(c), n)  # noqa: E731
+    # member A knows classes 0 and 1, member B knows 2 and 3; each is noise elsewhere
+    a = np.where(np.isin(y, [0, 1])[:, None], np.eye(c)[y] * 0.8 + 0.05, noise())
+    b = np.where(np.isin(y, [2, 3])[:, None], np.eye(c)[y] * 0.8 + 0.05, noise())
+    a[:, 2:] *= 0.2
+    b[:, :2] *= 0.2
+    members = np.stack([a, b]) / np.stack([a, b]).sum(-1, keepdims=True)
+    w = fit_class_member_weights(members, y).weights
+    assert np.all(w[0, :2] > 0.7) and np.all(w[1, 2:] > 0.7)
+    assert np.mean(w @ np.ones(c) / c) == pytest.approx(0.5)  # weights of a class sum to one over members
+    assert np.mean(w.sum(0)) == pytest.approx(1.0)
+
+
+def test_stacking_never_sees_test_labels():
+    rng = np.random.default_rng(1)
+    y_val = rng.integers(0, 4, 200)
+    val = rng.dirichlet(np.ones(4), size=(2, 3, 200))
+    val[0, 0] = np.eye(4)[y_val] * 0.5 + 0.125
+    test = rng.dirichlet(np.ones(4), size=(2, 3, 100))
+    stacker = fit_stacking(val, y_val, seed=0)
+    first = stacker.predict_proba(test)
+    test_labels = rng.integers(0, 4, 100)
+    rng.shuffle(test_labels)  # the labels play no part: predict_proba does not take them
+    again = fit_stacking(val, y_val, seed=0).predict_proba(test)
+    np.testing.assert_array_equal(first, again)
+    assert stacker.cv_metrics["acc"] > 0.9
+
+
+def test_ece_and_temperature_scaling():
+    rng = np.random.default_rng(0)
+    n = 20000
+    probs = rng.dirichlet(np.ones(4) * 0.5, n)
+    labels = np.array([rng.choice(4, p=p) for p in probs])  # labels drawn from the probabilities: calibrated
+    assert ece(probs, labels) < 0.02
+    logits = rng.normal(size=(n, 4))
+    y = np.array([rng.choice(4, p=p) for p in softmax(logits)])
+    over = logits * 4  # deliberately over-confident
+    t = fit_temperature(over, y)
+    assert t == pytest.approx(4, rel=0.1)
+    assert ece(softmax(over, t), y) < ece(softmax(over), y) / 3
+
+
+def test_bootstrap_ci_contains_the_point_and_is_seeded():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 300)
+    pred = np.where(rng.random(300) < 0.8, y, rng.integers(0, 4, 300))
+    ci = bootstrap_ci(y, pred, 4, n_boot=500, seed=3)
+    for point, lo, hi in [ci["accuracy"], ci["macro_f1"], *ci["per_class_f1"]]:
+        assert lo <= point <= hi
+    assert ci == bootstrap_ci(y, pred, 4, n_boot=500, seed=3)
+    assert ci != bootstrap_ci(y, pred, 4, n_boot=500, seed=4)
+    assert ci["accuracy"][0] == pytest.approx(100 * np.mean(y == pred))
+
+
+def test_paired_comparison():
+    y = np.zeros(100, int)
+    a = np.zeros(100, int)
+    b = a.copy()
+    b[:30] = 1  # b is wrong on 30 videos where a is right
+    r = paired_comparison(y, a, b, 2, n_boot=200)
+    assert r["accuracy_diff"][0] == pytest.approx(-30)
+    assert r["accuracy_diff"][1] <= -30 <= r["accuracy_diff"][2]
+    assert r["mcnemar"]["only_a_right"] == 30 and r["mcnemar"]["only_b_right"] == 0
+    assert r["mcnemar"]["p_value"] < 1e-6
+    assert paired_comparison(y, a, a, 2, n_boot=50)["mcnemar"]["p_value"] == 1.0

@@ -1,0 +1,96 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from vidstudy.cli import main
+from vidstudy.config import apply_overrides, preset
+from vidstudy.errors import VidstudyError
+from vidstudy.evaluate import evaluate_run, format_report
+from vidstudy.features import load_splits
+from vidstudy.predictions import build_predictions, ensure_predictions, load_predictions, store_path
+from vidstudy.train import train_ensemble
+from vidstudy.tta import view_names
+
+TINY = ["model.hidden_dim=8", "model.num_heads=2", "model.head_dims=8", "train.batch_size=32", "train.epochs=2", "members=3"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, smoke_dir):
+    run = tmp_path_factory.mktemp("run")
+    files = load_splits(smoke_dir, ("train", "val"))
+    train_ensemble(apply_overrides(preset("cpu"), TINY), files["train"], files["val"], run, plots=False, quiet=True)
+    return run
+
+
+def test_store_layout(run_dir, smoke_dir):
+    build_predictions(run_dir)  # the data folder comes from RUN_DIR/data.json
+    val = load_predictions(run_dir, "val")
+    assert val.probs.shape == (3, 5, 60, 4) and val.logits.shape == val.probs.shape
+    assert val.member_names == ["ensemble_model_0", "ensemble_model_1", "ensemble_model_2"]
+    assert val.view_names == view_names() and val.class_names[0] == "Animation"
+    assert len(val.video_ids) == 60 and val.subcategories is not None
+    np.testing.assert_allclose(val.probs.sum(-1), 1, atol=1e-5)
+    assert load_predictions(run_dir, "test").probs.shape[2] == 60
+
+
+def test_store_that_does_not_match_is_refused_and_stale_store_rebuilt(run_dir, tmp_path):
+    build_predictions(run_dir)
+    with pytest.raises(VidstudyError, match="lacks views random_subsequence_1, random_subsequence_2, random_subsequence_3;"):
+        load_predictions(run_dir, "val", views=view_names(4))
+    _, rebuilt = ensure_predictions(run_dir)
+    assert not rebuilt
+    best = run_dir / "members" / "ensemble_model_1" / "best.pt"
+    st = best.stat()
+    os.utime(best, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the checkpoint changed
+    with pytest.raises(VidstudyError, match="is stale"):
+        load_predictions(run_dir, "val")
+    store, rebuilt = ensure_predictions(run_dir)
+    assert rebuilt and store["val"].probs.shape[0] == 3
+    path = store_path(run_dir, "val")
+    with np.load(path) as z:
+        d = {k: z[k] for k in z.files}
+    d["probs"] = d["probs"][:, :2]
+    with open(path, "wb") as fh:
+        np.savez(fh, **d)
+    with pytest.raises(VidstudyError, match="does not match its 3 members, 5 views"):
+        load_predictions(run_dir, "val")
+    build_predictions(run_dir)
+
+
+def test_missing_store_is_named(tmp_path):
+    (tmp_path / "members" / "ensemble_model_0").mkdir(parents=True)
+    with pytest.raises(VidstudyError, match="val.npz: no stored predictions; run vidstudy predict"):
+        load_predictions(tmp_path, "val")
+    with pytest.raises(VidstudyError, match="members: no trained member"):
+        build_predictions(tmp_path, tmp_path)
+
+
+def test_evaluate_writes_results_and_configuration_analysis(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--bootstrap", "200"]) == 0
+    printed = capsys.readouterr().out
+    results = json.loads((run_dir / "results.json").read_text())
+    analysis = json.loads((run_dir / "configuration_analysis.json").read_text())
+    assert printed.startswith(format_report(results))
+    for method in ("soft_vote", "hard_vote", "ensemble_tta", "class_conditional_tta", "stacking", "class_member_weights"):
+        r = results["methods"][method]
+        assert set(r["table"]["classes"]) == {"Animation", "Flat_Content", "Gaming", "Natural_Content"}
+        assert r["ci"]["macro_f1"][1] <= r["table"]["macro_f1"] <= r["ci"]["macro_f1"][2]
+        assert f"{r['ci']['macro_f1'][0]:5.1f}" in printed
+    assert results["methods"]["ensemble_tta"]["views_per_video"] == 5
+    assert 1 <= results["methods"]["class_conditional_tta"]["views_per_video"] <= 5
+    entry = analysis["checkpoint_analysis"][0]
+    assert entry["checkpoint"] == "members/ensemble_model_0/best.pt"
+    assert set(entry["metrics"]) == {"accuracy", "weighted_f1", "per_class_f1"} and len(entry["metrics"]["per_class_f1"]) == 4
+    assert analysis["feature_file_info"]["features_shape"] == [60, 23, 32]
+    assert analysis["feature_file_info"]["categories"] == ["Animation", "Flat_Content", "Gaming", "Natural_Content"]
+
+
+def test_evaluate_is_reproducible(run_dir):
+    a = evaluate_run(run_dir, n_boot=100)
+    b = evaluate_run(run_dir, n_boot=100)
+    for r in (a, b):
+        r.pop("recombination_seconds")
+        r.pop("store_rebuilt")
+    assert a == b

@@ -1,0 +1,184 @@
+"""``vidstudy evaluate``: every recombination of the predictions store, with CIs, as JSON and tables.
+
+Everything that is selected or fit (members kept, class-conditional TTA thresholds,
+stacking, per-class member weights, temperatures) uses validation predictions
+only; the test split is only reported. ``results.json`` holds all numbers and
+:func:`format_report` prints from it, so the printed tables match the JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import calibration as cal
+from .config import RunConfig
+from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, leave_one_out, member_tta,
+                       select_members, soft_vote, tta_ensemble)
+from .features import FeatureFile, feature_file_name
+from .metrics import bootstrap_ci, paired_comparison, per_class_table
+from .predictions import Predictions, ensure_predictions, member_checkpoints, run_data_dir
+from .runs import write_json
+from .stacking import fit_class_member_weights, fit_stacking
+
+
+def _report(labels, pred, names, n_boot, seed) -> dict:
+    return {"table": per_class_table(labels, pred, names), "ci": bootstrap_ci(labels, pred, len(names), n_boot, seed)}
+
+
+def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
+    """All combinations of the stored predictions (no network runs)."""
+    names, y_val, y_test = test.class_names, val.labels, test.labels
+    o = test.view_names.index("original")
+    val_orig, test_orig = val.probs[:, o], test.probs[:, o]
+    out: dict = {"members": {}, "methods": {}, "per_view": {}, "leave_one_out": {}, "calibration": {}}
+
+    flags = collapse_flags(val_orig, y_val)
+    kept = select_members(val_orig, y_val)
+    test_member_tta = member_tta(test.probs)
+    for i, member in enumerate(test.member_names):
+        out["members"][member] = {
+            "val": per_class_table(y_val, val_orig[i].argmax(1), names),
+            "test": _report(y_test, test_orig[i].argmax(1), names, n_boot, seed),
+            "test_tta": per_class_table(y_test, test_member_tta[i].argmax(1), names),
+            "collapse_on_val": flags[i],
+            "kept": i in kept,
+        }
+    val_tables = [r["val"] for r in out["members"].values()]
+    test_tables = [r["test"]["table"] for r in out["members"].values()]
+    out["best_per_class"] = {"val": {c: max(t["classes"][c]["f1"] for t in val_tables) for c in names},
+                             "test": {c: max(t["classes"][c]["f1"] for t in test_tables) for c in names}}
+    for v, view in enumerate(test.view_names):
+        out["per_view"][view] = {m: per_class_table(y_test, test.probs[i, v].argmax(1), names) for i, m in enumerate(test.member_names)}
+        out["per_view"][view]["ensemble"] = per_class_table(y_test, soft_vote(test.probs[:, v]).argmax(1), names)
+
+    cc = fit_class_conditional_tta(val.probs, y_val, original_index=o)
+    cc_probs, cc_views = cc.apply(test.probs, original_index=o)
+    stacker = fit_stacking(val.probs, y_val, seed=seed)
+    weights = fit_class_member_weights(member_tta(val.probs), y_val)
+    methods = {
+        "soft_vote": ("mean of all members' probabilities, original view (no TTA)", soft_vote(test_orig).argmax(1), {}),
+        "hard_vote": ("majority of the members' predictions, original view", hard_vote(test_orig), {}),
+        "soft_vote_selected": ("soft vote over the members not flagged as collapsed on val",
+                               soft_vote(test_orig[kept]).argmax(1), {"members": [test.member_names[i] for i in kept]}),
+        "ensemble_tta": ("mean over each member's views, then over members (all views)", tta_ensemble(test.probs).argmax(1),
+                         {"views_per_video": float(test.probs.shape[1])}),
+        "class_conditional_tta": ("all views only where the original view's ensemble confidence is under a per-class threshold fit on val",
+                                  cc_probs.argmax(1), {"views_per_video": float(cc_views.mean()),
+                                                       "thresholds": dict(zip(names, map(float, cc.thresholds)))}),
+        "stacking": ("multinomial logistic regression on members x views probabilities, fit on val",
+                     stacker.predict_proba(test.probs).argmax(1), {"cv_on_val": stacker.cv_metrics}),
+        "class_member_weights": ("per-class member weights fit on val, over each member's TTA probabilities",
+                                 weights.predict_proba(test_member_tta).argmax(1),
+                                 {"weights": {m: dict(zip(names, map(float, weights.weights[i]))) for i, m in enumerate(test.member_names)}}),
+    }
+    base = methods["soft_vote"][1]
+    for name, (description, pred, extra) in methods.items():
+        out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed), **extra,
+                                "vs_soft_vote": paired_comparison(y_test, base, pred, len(names), n_boot, seed)}
+    for i, probs in enumerate(leave_one_out(test_orig)):
+        out["leave_one_out"][test.member_names[i]] = per_class_table(y_test, probs.argmax(1), names)
+
+    systems = {m: (val.logits[i, o], test.logits[i, o]) for i, m in enumerate(test.member_names)}
+    systems["ensemble"] = (cal.probs_as_logits(soft_vote(val_orig)), cal.probs_as_logits(soft_vote(test_orig)))
+    for name, (lv, lt) in systems.items():
+        t = cal.fit_temperature(lv, y_val)
+        before, after = cal.softmax(lt), cal.softmax(lt, t)
+        out["calibration"][name] = {"temperature": t, "ece_before": cal.ece(before, y_test), "ece_after": cal.ece(after, y_test),
+                                    "reliability_before": cal.reliability(before, y_test),
+                                    "reliability_after": cal.reliability(after, y_test)}
+    return out
+
+
+def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile) -> dict:
+    """The original's ``configuration_analysis.json`` structure, plus this project's additions."""
+    entries = []
+    for name, path in member_checkpoints(run_dir):
+        import torch
+
+        ckpt = torch.load(path, weights_only=True)
+        cfg = RunConfig.from_dict(ckpt["config"])
+        val = results["members"][name]["val"]
+        entries.append({
+            "checkpoint": str(path.relative_to(run_dir)),
+            "model_config": ckpt["config"]["model"],
+            "training_config": ckpt["config"]["train"],
+            "preset": cfg.preset,
+            "seed": ckpt["seed"],
+            "epoch": ckpt["epoch"],
+            "best_val_acc": 100 * ckpt["metrics"]["val_acc"],
+            "metrics": {"accuracy": val["accuracy"], "weighted_f1": val["weighted_f1"],
+                        "per_class_f1": [val["classes"][c]["f1"] for c in results["class_names"]]},
+        })
+    nf = test_file.num_frames
+    return {
+        "checkpoint_analysis": entries,
+        "feature_file_info": {
+            "file": str(test_file.path), "category_mapping": test_file.category_mapping, "feature_dim": test_file.feature_dim,
+            "max_frames": test_file.max_frames, "multi_scale": test_file.multi_scale, "num_videos": len(test_file),
+            "features_shape": list(test_file.shape),
+            "num_frames": {"min": int(nf.min()), "max": int(nf.max()), "mean": float(nf.mean()), "median": float(np.median(nf))},
+            "categories": test_file.class_names,
+        },
+        "vidstudy": {
+            "note": "metrics in checkpoint_analysis are validation metrics at each member's best checkpoint, in percent",
+            "results_file": "results.json",
+            "members_kept_on_val": [m for m, r in results["members"].items() if r["kept"]],
+            "collapse_on_val": {m: r["collapse_on_val"] for m, r in results["members"].items()},
+        },
+    }
+
+
+def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, subsequences: int = 1) -> dict:
+    """Make sure the store is current, recombine, and write ``results.json`` and ``configuration_analysis.json``."""
+    from .tta import view_names
+
+    run_dir = Path(run_dir)
+    data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
+    store, rebuilt = ensure_predictions(run_dir, data_dir, view_names(subsequences))
+    t0 = time.perf_counter()
+    results = {"run_dir": str(run_dir), "class_names": store["test"].class_names, "views": store["test"].view_names,
+               "store_rebuilt": rebuilt, "n_boot": n_boot, "seed": seed}
+    results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed))
+    results["recombination_seconds"] = time.perf_counter() - t0
+    write_json(run_dir / "results.json", results)
+    test_file = FeatureFile(data_dir / feature_file_name("test"))
+    write_json(run_dir / "configuration_analysis.json", configuration_analysis(run_dir, results, test_file))
+    return results
+
+
+def _cell(ci) -> str:
+    return f"{ci[0]:5.1f} [{ci[1]:5.1f},{ci[2]:5.1f}]"
+
+
+def format_report(results: dict) -> str:
+    """Text tables of ``results.json`` (per-class F1 in %, 95 % bootstrap CIs in brackets)."""
+    names = results["class_names"]
+    width = max(22, *(len(n) for n in results["methods"]))
+    head = f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names) + f"{'macro F1':>20}{'accuracy':>20}"
+    lines = ["Validation per-class F1 (%) at each member's best checkpoint",
+             f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names)]
+    for m, r in results["members"].items():
+        flag = "" if r["kept"] else "  (collapsed on val: " + ", ".join(names[c] for c in r["collapse_on_val"]["lost_classes"]) + ")"
+        lines.append(f"{m:<{width}}" + "".join(f"{r['val']['classes'][n]['f1']:>20.2f}" for n in names) + flag)
+    lines.append(f"{'best per class':<{width}}" + "".join(f"{results['best_per_class']['val'][n]:>20.2f}" for n in names))
+    lines += ["", "Test per-class F1 (%) with 95 % bootstrap CIs", head]
+    rows = [(m, r["test"]) for m, r in results["members"].items()]
+    rows += [(name, r) for name, r in results["methods"].items()]
+    for name, r in rows:
+        ci = r["ci"]
+        lines.append(f"{name:<{width}}" + "".join(f"{_cell(c):>20}" for c in ci["per_class_f1"]) + f"{_cell(ci['macro_f1']):>20}{_cell(ci['accuracy']):>20}")
+    lines.append(f"{'best member per class':<{width}}" + "".join(f"{results['best_per_class']['test'][n]:>20.1f}" for n in names))
+    lines += ["", "Per-class member weights (class_member_weights, fit on val; each class sums to 1 over members)",
+              f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names)]
+    for m, w in results["methods"]["class_member_weights"]["weights"].items():
+        lines.append(f"{m:<{width}}" + "".join(f"{w[n]:>20.3f}" for n in names))
+    cc = results["methods"]["class_conditional_tta"]
+    lines += ["", f"views per video: ensemble_tta {results['methods']['ensemble_tta']['views_per_video']:.2f}, "
+                  f"class_conditional_tta {cc['views_per_video']:.2f}; stacking CV macro-F1 on val "
+                  f"{100 * results['methods']['stacking']['cv_on_val']['f1_macro']:.1f}",
+              "ECE (15 bins, test) before -> after temperature scaling fit on val: " + ", ".join(
+                  f"{k} {v['ece_before']:.3f}->{v['ece_after']:.3f} (T={v['temperature']:.2f})" for k, v in results["calibration"].items())]
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""Test-time views over the frame sequence, and running a model over them.
+
+Each view is a pure function of ``(features, length)`` returning new
+``(features, length)``; it reads only the ``length`` valid frames, so padding never
+leaks in:
+
+``original``               the valid frames
+``reverse``                the valid frames in reverse time order
+``speed_up``               ``max(1, L // 2)`` frames picked by linspace (L=73 -> 36)
+``speed_down``             ``max(1, int(1.5 L))`` frames by linspace, frames repeated (73 -> 109)
+``random_subsequence_k``   an ordered random subset of 70-100 % of the frames; the subset is
+                           drawn from a generator seeded by ``(seed, k, L)``, so it is
+                           reproducible (the k-th draw of K)
+
+The first four are the original study's TTA; the seed page suggests random
+subsequences for Animation.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .data import collate
+from .errors import ParameterError
+from .features import FeatureFile
+from .multiscale import resample_indices
+
+View = Callable[[np.ndarray, int], tuple[np.ndarray, int]]
+BASE_VIEWS = ("original", "reverse", "speed_up", "speed_down")
+SUBSEQUENCE_PREFIX = "random_subsequence_"
+
+
+def _pick(features: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, int]:
+    return features[idx], len(idx)
+
+
+def original(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+    return features[:length], length
+
+
+def reverse(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+    return features[:length][::-1], length
+
+
+def speed_up(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+    return _pick(features, resample_indices(length, max(1, length // 2)))
+
+
+def speed_down(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+    return _pick(features, resample_indices(length, max(1, int(1.5 * length))))
+
+
+def random_subsequence(k: int, seed: int = 0, min_fraction: float = 0.7) -> View:
+    """The k-th random-subsequence view (ordered subset of ``min_fraction``..100 % of the frames)."""
+
+    def view(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
+        rng = np.random.default_rng([seed, k, length])
+        keep = int(rng.integers(max(1, math.ceil(min_fraction * length)), length + 1))
+        return _pick(features, np.sort(rng.choice(length, size=keep, replace=False)))
+
+    return view
+
+
+def view_names(subsequences: int = 1) -> list[str]:
+    """The default view set: the four original views and ``subsequences`` random subsequences."""
+    if subsequences < 0:
+        raise ParameterError(f"subsequences must be non-negative, got {subsequences}.")
+    return list(BASE_VIEWS) + [f"{SUBSEQUENCE_PREFIX}{k}" for k in range(subsequences)]
+
+
+def get_view(name: str, seed: int = 0) -> View:
+    """The view function called ``name``."""
+    fixed = {"original": original, "reverse": reverse, "speed_up": speed_up, "speed_down": speed_down}
+    if name in fixed:
+        return fixed[name]
+    if name.startswith(SUBSEQUENCE_PREFIX) and name[len(SUBSEQUENCE_PREFIX):].isdigit():
+        return random_subsequence(int(name[len(SUBSEQUENCE_PREFIX):]), seed)
+    raise ParameterError(f"unknown view {name!r}; views are {', '.join(BASE_VIEWS)} and {SUBSEQUENCE_PREFIX}K.")
+
+
+@torch.no_grad()
+def predict_views(model: torch.nn.Module, data: FeatureFile, views: Sequence[str], batch_size: int = 64,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over every view of every video: ``(probs [V, N, C], logits [V, N, C])``.
+
+    All views of a batch of videos go through the network in one forward pass.
+    """
+    fns = [get_view(v, seed) for v in views]
+    model.eval()
+    chunks = []
+    for start in range(0, len(data), batch_size):
+        items = []
+        for fn in fns:
+            for i in range(start, min(len(data), start + batch_size)):
+                x, n = fn(data.frames(i), int(data.num_frames[i]))
+                items.append((torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), 0))
+        batch = collate(items)
+        chunks.append(model(batch.features, batch.lengths).reshape(len(fns), len(items) // len(fns), -1))
+    logits = torch.cat(chunks, dim=1)
+    return torch.softmax(logits, -1).numpy(), logits.numpy()
+
