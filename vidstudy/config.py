@@ -31,6 +31,7 @@ ARCHS = ("temporal", "meanpool")
 SCHEDULES = ("warm_restarts", "warmup_cosine")
 BALANCES = ("sampler", "alpha", "both", "none")
 MONITORS = ("val_acc", "val_macro_f1", "val_f1")
+SAMPLINGS = ("class", "subcategory")
 
 
 @dataclass
@@ -64,6 +65,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     augment: bool = True
     num_workers: int = 0
+    sampling: str = "class"  # "class": balance classes; "subcategory": also balance subcategories within a class
+    class_boost: tuple[float, ...] = ()  # per-class multipliers on the class weights (e.g. 3,1,1,1 for Animation)
 
 
 @dataclass
@@ -102,6 +105,8 @@ class RunConfig:
             (t.lr > 0, f"train.lr must be positive, got {t.lr}"),
             (t.patience >= 1, f"train.patience must be at least 1, got {t.patience}"),
             (t.num_workers >= 0, f"train.num_workers must be non-negative, got {t.num_workers}"),
+            (t.sampling in SAMPLINGS, f"train.sampling must be one of {', '.join(SAMPLINGS)}, got {t.sampling!r}"),
+            (all(b > 0 for b in t.class_boost), f"train.class_boost must hold positive numbers, got {t.class_boost}"),
             (m.hidden_dim >= 1 and m.num_lstm_layers >= 1, "model.hidden_dim and model.num_lstm_layers must be at least 1"),
             (m.num_heads >= 1 and (2 * m.hidden_dim) % m.num_heads == 0,
              f"model.num_heads ({m.num_heads}) must divide the attention width 2 * hidden_dim ({2 * m.hidden_dim})"),

@@ -22,6 +22,7 @@ from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import Predictions, ensure_predictions, member_checkpoints, run_data_dir
 from .runs import write_json
 from .stacking import fit_class_member_weights, fit_stacking
+from .tta import BASE_VIEWS
 
 
 def _report(labels, pred, names, n_boot, seed) -> dict:
@@ -54,6 +55,7 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
         out["per_view"][view] = {m: per_class_table(y_test, test.probs[i, v].argmax(1), names) for i, m in enumerate(test.member_names)}
         out["per_view"][view]["ensemble"] = per_class_table(y_test, soft_vote(test.probs[:, v]).argmax(1), names)
 
+    base = [test.view_names.index(v) for v in BASE_VIEWS if v in test.view_names]
     cc = fit_class_conditional_tta(val.probs, y_val, original_index=o)
     cc_probs, cc_views = cc.apply(test.probs, original_index=o)
     stacker = fit_stacking(val.probs, y_val, seed=seed)
@@ -63,9 +65,9 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
         "hard_vote": ("majority of the members' predictions, original view", hard_vote(test_orig), {}),
         "soft_vote_selected": ("soft vote over the members not flagged as collapsed on val",
                                soft_vote(test_orig[kept]).argmax(1), {"members": [test.member_names[i] for i in kept]}),
-        "ensemble_tta": ("mean over each member's views, then over members (all views)", tta_ensemble(test.probs).argmax(1),
-                         {"views_per_video": float(test.probs.shape[1])}),
-        "class_conditional_tta": ("all views only where the original view's ensemble confidence is under a per-class threshold fit on val",
+        "ensemble_tta": ("the original's TTA: mean over each member's four views, then over members",
+                         tta_ensemble(test.probs, base).argmax(1), {"views_per_video": float(len(base))}),
+        "class_conditional_tta": ("all stored views only where the original view's ensemble confidence is under a per-class threshold fit on val",
                                   cc_probs.argmax(1), {"views_per_video": float(cc_views.mean()),
                                                        "thresholds": dict(zip(names, map(float, cc.thresholds)))}),
         "stacking": ("multinomial logistic regression on members x views probabilities, fit on val",
@@ -74,10 +76,10 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
                                  weights.predict_proba(test_member_tta).argmax(1),
                                  {"weights": {m: dict(zip(names, map(float, weights.weights[i]))) for i, m in enumerate(test.member_names)}}),
     }
-    base = methods["soft_vote"][1]
+    reference = methods["soft_vote"][1]
     for name, (description, pred, extra) in methods.items():
         out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed), **extra,
-                                "vs_soft_vote": paired_comparison(y_test, base, pred, len(names), n_boot, seed)}
+                                "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed)}
     for i, probs in enumerate(leave_one_out(test_orig)):
         out["leave_one_out"][test.member_names[i]] = per_class_table(y_test, probs.argmax(1), names)
 

@@ -26,13 +26,33 @@ def class_weights(labels: np.ndarray, num_classes: int, clip: tuple[float, float
 
 
 def weighted_sampler(labels: np.ndarray, weights: np.ndarray, seed: int = 0,
-                     num_samples: int | None = None) -> WeightedRandomSampler:
-    """A ``WeightedRandomSampler`` drawing video ``i`` with weight ``weights[labels[i]]``, with
-    replacement, ``len(labels)`` draws per epoch by default, from a seeded generator."""
+                     num_samples: int | None = None, sample_weights: np.ndarray | None = None) -> WeightedRandomSampler:
+    """A ``WeightedRandomSampler`` drawing video ``i`` with weight ``weights[labels[i]]`` (or
+    ``sample_weights[i]`` when given), with replacement, ``len(labels)`` draws per epoch by
+    default, from a seeded generator."""
     labels = np.asarray(labels, dtype=np.int64)
-    sample_w = torch.as_tensor(np.asarray(weights, dtype=np.float64)[labels])
+    per_video = np.asarray(weights, dtype=np.float64)[labels] if sample_weights is None else sample_weights
+    sample_w = torch.as_tensor(np.asarray(per_video, dtype=np.float64))
     return WeightedRandomSampler(sample_w, num_samples=num_samples or len(labels), replacement=True,
                                  generator=torch.Generator().manual_seed(int(seed)))
+
+
+def subcategory_sample_weights(labels: np.ndarray, subcategories: Sequence[str], class_w: np.ndarray) -> np.ndarray:
+    """Per-video sampling weights: the class's weight, shared equally among the class's subcategories.
+
+    Within class ``c`` every subcategory then gets the same expected share of draws,
+    however rare it is; across classes the class weights act as usual.
+    """
+    labels = np.asarray(labels)
+    subs = np.asarray(subcategories, dtype=object)
+    w = np.empty(len(labels))
+    for c in np.unique(labels):
+        in_c = labels == c
+        groups = np.unique(subs[in_c])
+        for g in groups:
+            sel = in_c & (subs == g)
+            w[sel] = class_w[c] * in_c.sum() / (len(groups) * sel.sum())
+    return w
 
 
 def stratified_split(labels: np.ndarray, subcategories: Sequence[str] | None, val_fraction: float = 0.2,

@@ -40,7 +40,7 @@ from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
 from .runs import atomic_path, member_dir, write_json, write_text
-from .sampling import class_weights, weighted_sampler
+from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
 HISTORY_KEYS = ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1", "val_macro_f1",
                 "val_per_class_f1", "learning_rates", "epoch_times", "collapsed_classes")
@@ -103,11 +103,12 @@ def _write_history(out_dir: Path, history: dict, num_classes: int) -> None:
 
 def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
                        *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
-                       name: str | None = None) -> dict:
+                       name: str | None = None, init_checkpoint=None) -> dict:
     """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``).
 
     ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
-    keeps ``plots/epoch_NNN.png``.
+    keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
+    ``best.pt`` weights (fine-tuning) instead of a fresh initialisation.
     """
     from tqdm.auto import tqdm
 
@@ -126,12 +127,23 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 
     seed_everything(seed)
     model = build_model(mcfg, train_data.feature_dim, num_classes)
+    if init_checkpoint is not None:
+        model.load_state_dict(torch.load(init_checkpoint, weights_only=True)["model_state"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scheduler = None
     if tcfg.schedule == "warm_restarts":
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer, T_0=tcfg.restart_t0, T_mult=tcfg.restart_t_mult, eta_min=tcfg.min_lr)
     weights = class_weights(train_data.labels, num_classes, tuple(tcfg.weight_clip))
+    if tcfg.class_boost:
+        if len(tcfg.class_boost) != num_classes:
+            raise ParameterError(f"train.class_boost needs {num_classes} numbers (one per class), got {len(tcfg.class_boost)}.")
+        weights = weights * np.asarray(tcfg.class_boost)
+    sample_weights = None
+    if tcfg.sampling == "subcategory":
+        if train_data.subcategories is None:
+            raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
+        sample_weights = subcategory_sample_weights(train_data.labels, train_data.subcategories, weights)
     alpha = torch.tensor(weights, dtype=torch.float32) if tcfg.balance in ("alpha", "both") else None
     criterion = FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
     # Validation loss without alpha, so it is comparable across balance settings.
@@ -164,7 +176,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
         t0 = time.perf_counter()
         es = epoch_seed(seed, epoch)
         seed_everything(es)
-        sampler = weighted_sampler(train_data.labels, weights, seed=es) if tcfg.balance in ("sampler", "both") else None
+        sampler = (weighted_sampler(train_data.labels, weights, seed=es, sample_weights=sample_weights)
+                   if tcfg.balance in ("sampler", "both") else None)
         loader = make_loader(train_set, tcfg.batch_size, shuffle=True, sampler=sampler, num_workers=tcfg.num_workers, seed=es)
         if scheduler is None:
             for group in optimizer.param_groups:
@@ -255,8 +268,11 @@ def load_model(checkpoint_path) -> tuple[nn.Module, dict]:
 
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
-                   plots_per_epoch: bool = False, quiet: bool = False) -> list[dict]:
+                   plots_per_epoch: bool = False, quiet: bool = False, init_from=None) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``.
+
+    ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
+    (fine-tuning from its ``best.pt``).
 
     ``run_dir/config.json`` is written before training. With ``resume``, finished
     members (with ``summary.json``) are skipped and a started one continues from
@@ -284,7 +300,11 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
         if resume and (mdir / "summary.json").exists():
             summaries.append(json.loads((mdir / "summary.json").read_text()))
             continue
+        init = member_dir(init_from, i) / "best.pt" if init_from is not None else None
+        if init is not None and not init.exists():
+            raise VidstudyError(f"{init}: the run to fine-tune from has no such member checkpoint.")
         summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
-                                            resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet))
+                                            resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
+                                            init_checkpoint=init))
     write_json(run_dir / "members_summary.json", summaries)
     return summaries

@@ -86,3 +86,57 @@ class RealTimeTrainingVisualizer:
         finally:
             plt.close(fig)
         return targets[0]
+
+
+def plot_lengths(ax, lengths_by_split: dict) -> None:
+    """Histogram of valid sequence lengths per split."""
+    for split, lengths in lengths_by_split.items():
+        ax.hist(lengths, bins=30, alpha=0.5, label=split)
+    ax.set_xlabel("valid steps per video (num_frames)")
+    ax.set_ylabel("videos")
+    ax.set_title("sequence lengths")
+    ax.legend()
+
+
+def plot_projection(ax, points: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> None:
+    """A 2-D projection of video-level features, coloured by class."""
+    palette = sns.color_palette("tab10", len(class_names))
+    for c, name in enumerate(class_names):
+        sel = labels == c
+        ax.scatter(points[sel, 0], points[sel, 1], s=8, alpha=0.6, color=palette[c], label=name)
+    ax.set_xlabel("component 1")
+    ax.set_ylabel("component 2")
+    ax.legend(markerscale=2)
+
+
+def plot_frame_heatmap(ax, frames: np.ndarray, title: str, max_dims: int = 64) -> None:
+    """Frame features of one video (time x the first ``max_dims`` dimensions)."""
+    im = ax.imshow(frames[:, :max_dims].T, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_xlabel("time step")
+    ax.set_ylabel("feature dimension")
+    ax.set_title(title)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+
+
+def plot_confusion(ax, matrix: np.ndarray, class_names: Sequence[str], title: str) -> None:
+    """A confusion matrix (rows: true class, columns: predicted), counts annotated."""
+    sns.heatmap(matrix, annot=True, fmt="d", cmap="Blues", cbar=False, ax=ax,
+                xticklabels=[n.replace("_", "\n") for n in class_names], yticklabels=list(class_names))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+
+
+def plot_reliability(ax, before: dict, after: dict, title: str) -> None:
+    """Reliability diagram from :func:`vidstudy.calibration.reliability` data, before and after scaling."""
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    for data, label in ((before, "before"), (after, "after temperature scaling")):
+        conf = [c for c, n in zip(data["confidence"], data["counts"]) if n]
+        acc = [a for a, n in zip(data["accuracy"], data["counts"]) if n]
+        ax.plot(conf, acc, marker="o", label=label)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_title(title)
+    ax.legend(loc="upper left")
