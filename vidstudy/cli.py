@@ -129,6 +129,14 @@ def _cmd_evaluate(args) -> None:
           f"(recombination {results['recombination_seconds']:.2f} s, no network run)")
 
 
+def _cmd_book(args) -> None:
+    from .book import build_book
+
+    t0 = time.perf_counter()
+    build_book(args.params, args.data, smoke=args.smoke)
+    print(f"book built in {time.perf_counter() - t0:.1f} s")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--subsequences", type=int, default=1)
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
     ev.set_defaults(func=_cmd_evaluate)
+    bk = sub.add_parser("book", help="execute the chapters with papermill and build the HTML book")
+    bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
+    bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")
+    bk.add_argument("--smoke", action="store_true", help="tiny data and runs (for tests)")
+    bk.set_defaults(func=_cmd_book)
     return p
 
 

@@ -79,7 +79,8 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
     reference = methods["soft_vote"][1]
     for name, (description, pred, extra) in methods.items():
         out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed), **extra,
-                                "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed)}
+                                "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed),
+                                "test_predictions": np.asarray(pred).astype(int).tolist()}
     for i, probs in enumerate(leave_one_out(test_orig)):
         out["leave_one_out"][test.member_names[i]] = per_class_table(y_test, probs.argmax(1), names)
 

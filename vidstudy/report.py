@@ -61,14 +61,14 @@ def per_class_f1_frame(results: dict, split: str = "test") -> pd.DataFrame:
     return frame.round(2)
 
 
-def ci_frame(systems: dict) -> pd.DataFrame:
+def ci_frame(systems: dict, class_names: list[str]) -> pd.DataFrame:
     """``{name: bootstrap_ci dict}`` -> a table of 'point [low, high]' cells (%)."""
     def cell(ci):
         return f"{ci[0]:.1f} [{ci[1]:.1f}, {ci[2]:.1f}]"
 
     rows = {}
     for name, ci in systems.items():
-        rows[name] = {**{f"F1 {c}": cell(v) for c, v in zip(ci["classes"], ci["per_class_f1"])},
+        rows[name] = {**{f"F1 {c}": cell(v) for c, v in zip(class_names, ci["per_class_f1"])},
                       "macro F1": cell(ci["macro_f1"]), "accuracy": cell(ci["accuracy"])}
     return pd.DataFrame(rows).T
 
@@ -76,3 +76,86 @@ def ci_frame(systems: dict) -> pd.DataFrame:
 def original_study() -> dict:
     """The original study's numbers on record (shipped with the book as data)."""
     return json.loads(ORIGINAL_STUDY.read_text())
+
+
+def chapter_data(data_dir: str, smoke: bool) -> Path:
+    """The chapter's data folder: ``data_dir``, or the simulated default (written once)."""
+    from .book import ROOT, default_data
+
+    return Path(data_dir) if data_dir else default_data(ROOT, smoke)
+
+
+def run_config(preset_name: str, members: int, epochs: int, seed_base: int):
+    """The run's config from chapter parameters (``epochs=0`` keeps the preset's)."""
+    from .config import apply_overrides, preset
+
+    overrides = [f"members={members}", f"seed_base={seed_base}"] + ([f"train.epochs={epochs}"] if epochs else [])
+    return apply_overrides(preset(preset_name), overrides).validate()
+
+
+def members_table(summaries: list[dict]) -> pd.DataFrame:
+    """Best epoch, epochs run, wall time and best val metrics per member."""
+    return pd.DataFrame([{
+        "member": s["member"], "seed": s["seed"], "best epoch": s["best_epoch"], "epochs run": s["epochs_run"],
+        "stopped early": s["stopped_early"], "wall time (s)": round(s["wall_time_s"], 1),
+        "val acc (%)": round(100 * s["best_metrics"]["val_acc"], 2),
+        "val macro-F1 (%)": round(100 * s["best_metrics"]["val_macro_f1"], 2),
+        "collapsed": ", ".join(s["lost_class_names"]) or "no",
+    } for s in summaries]).set_index("member")
+
+
+def confusion(labels: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(labels, pred, labels=list(range(num_classes)))
+
+
+def f1_change_table(before: dict, after: dict, class_names: list[str]) -> pd.DataFrame:
+    """Per-class F1 (%) of two :func:`~vidstudy.metrics.per_class_table` results side by side."""
+    return pd.DataFrame({"before": [before["classes"][c]["f1"] for c in class_names] + [before["macro_f1"]],
+                         "after": [after["classes"][c]["f1"] for c in class_names] + [after["macro_f1"]]},
+                        index=[*class_names, "macro F1"]).round(2).assign(change=lambda d: (d["after"] - d["before"]).round(2))
+
+
+def experiments_table(experiments: list[dict]) -> pd.DataFrame:
+    """The closing table: each experiment's effect on macro F1 and Animation F1 against the baseline, and its cost."""
+    rows = {}
+    for e in experiments:
+        d = e["vs_baseline"]
+        rows[e["name"]] = {
+            "macro F1 (%)": round(e["table"]["macro_f1"], 2),
+            "change in macro F1 [95% CI]": f"{d['macro_f1_diff'][0]:+.2f} [{d['macro_f1_diff'][1]:+.2f}, {d['macro_f1_diff'][2]:+.2f}]",
+            "Animation F1 (%)": round(e["table"]["classes"]["Animation"]["f1"], 2) if "Animation" in e["table"]["classes"] else None,
+            "McNemar p": round(d["mcnemar"]["p_value"], 4),
+            "cost": e["cost"],
+        }
+    return pd.DataFrame(rows).T
+
+
+def simulation_design() -> str:
+    """The simulation's documented design (the module docstring) as Markdown."""
+    import re
+
+    from . import simulate
+
+    text = simulate.__doc__.replace("``", "`")
+    text = re.sub(r"^(.+)\n-{3,}$", r"### \1", text, flags=re.M)  # reST section titles
+    text = re.sub(r":(?:func|class|mod):`~?([^`]+)`", r"`\1`", text)
+    return text
+
+
+def simulation_knobs(shape: str = "default") -> pd.DataFrame:
+    """The simulation's sizes and difficulty knobs for a shape."""
+    from .simulate import SHAPES
+
+    d = SHAPES[shape].to_dict()
+    return pd.DataFrame({"value": [str(v) for v in d.values()]}, index=pd.Index(list(d), name=f"simulation knob ({shape})"))
+
+
+def ensure_run(config, data_dir, run_dir) -> list[dict]:
+    """Train the ensemble into ``run_dir``, or reuse it when it is finished with the same config."""
+    from .features import load_splits
+    from .train import train_ensemble
+
+    files = load_splits(data_dir, ("train", "val"))
+    return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True)

@@ -1,0 +1,85 @@
+"""The improvement experiments of the seed page, each against one baseline on the same test videos.
+
+The baseline is the soft vote of the main run's members on the original view.
+Each experiment yields test predictions; :func:`compare` reports its per-class F1
+and the paired bootstrap CI and McNemar test of the difference. Training
+experiments write runs of their own beside the main run
+(``RUN_DIR/experiments/{name}``) and reuse them when they are already finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import RunConfig
+from .ensemble import soft_vote, tta_ensemble
+from .features import FeatureFile
+from .metrics import bootstrap_ci, paired_comparison, per_class_table
+from .predictions import Predictions, ensure_predictions
+from .train import train_ensemble
+from .tta import BASE_VIEWS, view_names
+
+
+def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile, data_dir: Path,
+                 views: list[str], init_from: Path | None = None) -> tuple[Predictions, float]:
+    """Train (or reuse) a variant run and return its test predictions and training seconds."""
+    out = Path(run_dir) / "experiments" / name
+    t0 = time.perf_counter()
+    if not (out / "members_summary.json").exists():
+        train_ensemble(config, train, val, out, resume=(out / "config.json").exists(), plots=False, quiet=True,
+                       init_from=init_from)
+    summaries = json.loads((out / "members_summary.json").read_text())
+    store, _ = ensure_predictions(out, data_dir, views)
+    return store["test"], sum(s["wall_time_s"] for s in summaries) or (time.perf_counter() - t0)
+
+
+def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views, boost: float = 3.0,
+                       epochs: int = 3, lr: float = 3e-4):
+    """(a) Fine-tune every member from its best checkpoint with the Animation class weight times ``boost``."""
+    cfg = RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    animation = train.category_mapping.get("Animation", 0)
+    boost_vec = tuple(boost if c == animation else 1.0 for c in range(train.num_classes))
+    cfg.train = dataclasses.replace(cfg.train, epochs=epochs, lr=lr, warmup_epochs=0, patience=epochs, class_boost=boost_vec)
+    return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, Path(data_dir), views, init_from=Path(run_dir))
+
+
+def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views):
+    """(b) Retrain the ensemble with subcategory-balanced sampling within each class (same seeds)."""
+    cfg = RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    cfg.train = dataclasses.replace(cfg.train, sampling="subcategory")
+    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, Path(data_dir), views)
+
+
+def animation_subsequence_tta(test: Predictions, animation: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(c) The original four views for every video, plus the random-subsequence views for videos
+    with Animation among their two most likely classes. Returns ``(probs [N, C], views per video)``."""
+    base_idx = [test.view_names.index(v) for v in BASE_VIEWS]
+    all_idx = list(range(len(test.view_names)))
+    base = tta_ensemble(test.probs, base_idx)
+    extra = tta_ensemble(test.probs, all_idx)
+    top2 = np.argsort(-base, axis=1)[:, :2]
+    use = np.any(top2 == animation, axis=1)
+    return np.where(use[:, None], extra, base), np.where(use, len(all_idx), len(base_idx))
+
+
+def compare(name: str, description: str, labels: np.ndarray, baseline_pred: np.ndarray, pred: np.ndarray,
+            class_names: list[str], cost: str, n_boot: int = 1000, seed: int = 0) -> dict:
+    """One experiment against the baseline on the same videos."""
+    c = len(class_names)
+    return {"name": name, "description": description, "cost": cost,
+            "table": per_class_table(labels, pred, class_names), "ci": bootstrap_ci(labels, pred, c, n_boot, seed),
+            "vs_baseline": paired_comparison(labels, baseline_pred, pred, c, n_boot, seed)}
+
+
+def baseline_predictions(test: Predictions) -> np.ndarray:
+    """The experiments' common baseline: soft vote of all members, original view."""
+    return soft_vote(test.view("original")).argmax(1)
+
+
+def default_views(subsequences: int = 4) -> list[str]:
+    return view_names(subsequences)
