@@ -110,7 +110,7 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
     ``best.pt`` weights (fine-tuning) instead of a fresh initialisation.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .viz import RealTimeTrainingVisualizer
 

@@ -1,7 +1,9 @@
-"""Training plots: ``RealTimeTrainingVisualizer`` and the functions it draws with.
+"""Plots: ``RealTimeTrainingVisualizer``, the functions it draws with, and the book's figures.
 
 The same functions render a live run (after each epoch) and a finished
-``history.json`` for the book. Headless (Agg backend), seaborn styling.
+``history.json`` for the book, with seaborn styling. The module does not choose a
+matplotlib backend: without a display matplotlib falls back to the headless Agg
+backend, and in a notebook the inline backend shows the figures.
 """
 
 from __future__ import annotations
@@ -9,14 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .runs import atomic_path  # noqa: E402
+from .runs import atomic_path
 
 
 def plot_f1_progression(ax, history: dict) -> None:

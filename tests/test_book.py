@@ -1,0 +1,133 @@
+"""End-to-end: the smoke book builds, its pages have figures and tables, glued numbers equal the run's."""
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from vidstudy.book import CHAPTERS, build_book
+from vidstudy.errors import VidstudyError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _copy_book_sources(dst: Path) -> None:
+    for name in ("notebooks", "book"):
+        shutil.copytree(REPO / name, dst / name, ignore=shutil.ignore_patterns("executed"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, dst / name)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bookroot")
+    _copy_book_sources(root)
+    log = []
+    build_book(smoke=True, root=root, echo=log.append)
+    return root, log
+
+
+def glued(notebook: Path) -> dict:
+    nb = nbformat.read(notebook, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            meta = o.get("metadata", {}).get("scrapbook")
+            if meta:
+                out[meta["name"]] = o["data"]["application/papermill.record/text/plain"]
+    return out
+
+
+def test_every_chapter_page_has_figures_and_tables(built):
+    root, log = built
+    html_dir = root / "_build" / "html"
+    for name in ("book/intro", "book/methods", "book/reference"):
+        assert (html_dir / f"{name}.html").exists(), name
+    figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "05_ensemble_tta": 1}
+    for chapter in CHAPTERS:
+        page = html_dir / "book" / "executed" / f"{chapter}.html"
+        text = page.read_text()
+        assert text.count("<table") >= 2, chapter  # the parameter table and at least one result table
+        images = re.findall(r'<img[^>]+src="([^"]+)"', text)
+        images = [src for src in images if not src.startswith(("data:", "http"))]
+        assert len(images) >= figures.get(chapter, 0), chapter
+        for src in images:
+            path = (page.parent / src).resolve()
+            assert path.exists() and path.stat().st_size > 1000, (chapter, src)
+        assert "Traceback" not in text and "injected-parameters" not in text, chapter
+    assert any("jupyter-book build" in line for line in log)
+
+
+def test_glued_numbers_equal_the_run(built):
+    root, _ = built
+    results = json.loads((root / "runs" / "book-smoke" / "results.json").read_text())
+    g = glued(root / "book" / "executed" / "03_per_class_f1.ipynb")
+    soft = results["methods"]["soft_vote"]["table"]
+    assert float(g["soft_vote_macro_f1"]) == pytest.approx(soft["macro_f1"])
+    ranking = sorted(results["class_names"], key=lambda c: soft["classes"][c]["f1"])
+    assert g["hardest_class"].strip("'") == ranking[0]
+    assert float(g["hardest_class_f1"]) == pytest.approx(soft["classes"][ranking[0]]["f1"])
+    g5 = glued(root / "book" / "executed" / "05_ensemble_tta.ipynb")
+    assert float(g5["tta_gain"]) == pytest.approx(results["methods"]["ensemble_tta"]["vs_soft_vote"]["macro_f1_diff"][0])
+
+
+def test_unchanged_inputs_skip_execution(built):
+    root, _ = built
+    log = []
+    build_book(smoke=True, root=root, echo=log.append)
+    assert all(any(f"{c}: unchanged" in line for line in log) for c in CHAPTERS)
+
+
+def test_failing_chapter_is_named_and_the_previous_book_kept(built, tmp_path):
+    root, _ = built
+    work = tmp_path / "root"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
+    shutil.copytree(root / "_build", work / "_build")
+    before = (work / "book" / "executed" / "01_data.ipynb").read_bytes()
+    nb = nbformat.read(work / "notebooks" / "01_data.ipynb", as_version=4)
+    nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("broken on purpose")'))
+    nbformat.write(nb, work / "notebooks" / "01_data.ipynb")
+    with pytest.raises(VidstudyError, match=r"chapter 01_data failed in cell \d+: ValueError: broken on purpose"):
+        build_book(smoke=True, root=work, echo=lambda _: None)
+    assert (work / "book" / "executed" / "01_data.ipynb").read_bytes() == before
+    assert (work / "_build" / "html" / "book" / "executed" / "01_data.html").exists()
+
+
+def test_reference_page_agrees_with_the_shipped_data():
+    data = json.loads((REPO / "book" / "data" / "original_study.json").read_text())
+    page = (REPO / "book" / "reference.md").read_text()
+    for i, cls in enumerate(data["classes"]):
+        row = next(line for line in page.splitlines() if line.startswith(f"| {cls} |"))
+        values = [float(v) for v in row.strip("|").split("|")[1:]]
+        assert values == [data["validation_per_class_f1_percent"][f"model {m}"][i] for m in range(1, 5)]
+    for m in data["test_members"]:
+        assert f"| {m['member']} ({m['seed']}) | {m['best_epoch']} / {m['epochs_run']} | {m['test_acc']:.2f} |" in page
+
+
+def _chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (apt-get install -y chromium); page check skipped")
+def test_pages_render_in_headless_chromium(built):
+    import matplotlib.image as mpimg
+
+    root, _ = built
+    for chapter in CHAPTERS:
+        page = root / "_build" / "html" / "book" / "executed" / f"{chapter}.html"
+        shot = Path(tempfile.mkdtemp()) / f"{chapter}.png"
+        base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}"]
+        subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1700", page.as_uri()],
+                       capture_output=True, timeout=120, check=True)
+        pixels = mpimg.imread(shot)
+        assert pixels.std() > 0.02, f"{chapter} renders blank"
+        dom = subprocess.run(base + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        assert "<h1" in dom and "Parameters of this chapter" in dom, chapter
+        assert "Error" not in re.sub(r"<[^>]+>", " ", dom).split("Parameters of this chapter")[0], chapter
