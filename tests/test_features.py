@@ -24,7 +24,7 @@ def test_plain_h5py_file_in_original_schema_opens(tmp_path):
     assert ff.category_mapping == STUDY_CATEGORIES
     assert ff.class_names == ["Animation", "Flat_Content", "Gaming", "Natural_Content"]
     assert ff.multi_scale is True
-    assert ff.subcategories is None and ff.video_ids is None
+    assert ff.subcategories is None and ff.video_ids is None and ff.simulation is None
     np.testing.assert_array_equal(ff.labels, arrays["labels"])
     for i in range(len(ff)):
         np.testing.assert_array_equal(ff.frames(i), arrays["features"][i, : arrays["num_frames"][i]])

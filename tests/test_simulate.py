@@ -36,6 +36,7 @@ def test_smoke_files_follow_the_schema(smoke_dir):
         assert len(ff) == cfg.split_sizes[split]
         assert ff.shape[1:] == (cfg.max_frames, cfg.feature_dim)
         assert ff.multi_scale and ff.subcategories is not None and len(set(ff.video_ids)) == len(ff)
+        assert ff.simulation["shape"] == "smoke" and ff.simulation["seed"] == 0
         x = ff.padded()
         assert x.min() >= 0.0  # post-ReLU-like features
         assert np.all(x[np.arange(x.shape[1])[None, :] >= ff.num_frames[:, None]] == 0)

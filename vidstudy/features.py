@@ -187,6 +187,8 @@ class FeatureFile:
             self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
             self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
             self.multi_scale = bool(attrs.get("multi_scale", False))
+            # Files written by vidstudy.simulate record their settings; real feature files have none.
+            self.simulation = json.loads(attrs["simulation"]) if "simulation" in attrs else None
             self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
             self.dtype = str(feats.dtype)
             self.shape = (n, t, d)
@@ -308,11 +310,14 @@ def write_feature_file(
     subcategories: Sequence[str] | None = None,
     video_ids: Sequence[str] | None = None,
     compression_level: int = 4,
+    simulation: Mapping | None = None,
 ) -> Path:
     """Validate and write a feature file in the study's schema, atomically.
 
     ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
-    ``compression_level``, one chunk per video). Nothing is written if any check fails.
+    ``compression_level``, one chunk per video). ``simulation`` (the simulator's
+    settings) is stored as a JSON attribute of that name. Nothing is written if any
+    check fails.
     """
     path = Path(path)
     where = str(path)
@@ -340,6 +345,8 @@ def write_feature_file(
             f.attrs["feature_dim"] = d
             f.attrs["multi_scale"] = bool(multi_scale)
             f.attrs["category_mapping"] = json.dumps(mapping)
+            if simulation is not None:
+                f.attrs["simulation"] = json.dumps(dict(simulation))
     return path
 
 

@@ -40,13 +40,14 @@ def videos_per_subcategory(files: dict[str, FeatureFile]) -> pd.DataFrame | None
 
 
 def feature_statistics(files: dict[str, FeatureFile]) -> pd.DataFrame:
+    """Shape and value statistics of the valid frames of each split."""
     rows = {}
     for split, f in files.items():
         x = np.concatenate([f.frames(i) for i in range(len(f))])
         rows[split] = {"videos": len(f), "T": f.max_frames, "D": f.feature_dim, "frames": x.shape[0],
                        "mean": float(x.mean()), "std": float(x.std()), "zero fraction": float(np.mean(x == 0)),
                        "max": float(x.max())}
-    return pd.DataFrame(rows).T
+    return pd.DataFrame.from_dict(rows, orient="index").round(4)
 
 
 def per_class_f1_frame(results: dict, split: str = "test") -> pd.DataFrame:
@@ -144,12 +145,9 @@ def simulation_design() -> str:
     return text
 
 
-def simulation_knobs(shape: str = "default") -> pd.DataFrame:
-    """The simulation's sizes and difficulty knobs for a shape."""
-    from .simulate import SHAPES
-
-    d = SHAPES[shape].to_dict()
-    return pd.DataFrame({"value": [str(v) for v in d.values()]}, index=pd.Index(list(d), name=f"simulation knob ({shape})"))
+def simulation_knobs(settings: dict) -> pd.DataFrame:
+    """The simulation's seed, sizes and difficulty knobs, as recorded in a simulated file."""
+    return pd.DataFrame({"value": [str(v) for v in settings.values()]}, index=pd.Index(list(settings), name="simulation setting"))
 
 
 def ensure_run(config, data_dir, run_dir) -> list[dict]:

@@ -290,5 +290,6 @@ def simulate(out_dir: str | Path, seed: int = 0, shape: str | SimulationConfig =
     paths = {}
     for split in SPLITS:
         arrays = simulate_split(cfg, split, seed, world)
-        paths[split] = write_feature_file(out_dir / feature_file_name(split), category_mapping=STUDY_CATEGORIES, multi_scale=True, **arrays)
+        paths[split] = write_feature_file(out_dir / feature_file_name(split), category_mapping=STUDY_CATEGORIES, multi_scale=True,
+                                          simulation={"seed": int(seed), **cfg.to_dict()}, **arrays)
     return paths
