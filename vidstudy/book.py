@@ -104,7 +104,7 @@ def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
         tmp_nb = tmp.with_suffix(".ipynb")
         try:
             pm.execute_notebook(str(src), str(tmp_nb), parameters=params, kernel_name="python3", cwd=str(root),
-                                progress_bar=False, log_output=False)
+                                progress_bar=False, log_output=False, extra_arguments=["--log-level=ERROR"])
         except PapermillExecutionError as exc:
             raise VidstudyError(f"chapter {name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
         finally:
