@@ -131,3 +131,19 @@ def test_pages_render_in_headless_chromium(built):
         dom = subprocess.run(base + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
         assert "<h1" in dom and "Parameters of this chapter" in dom, chapter
         assert "Error" not in re.sub(r"<[^>]+>", " ", dom).split("Parameters of this chapter")[0], chapter
+
+
+def test_parameters_from_yaml_smoke_and_data(tmp_path):
+    from vidstudy.book import resolve_params
+    from vidstudy.errors import ParameterError
+
+    params_file = tmp_path / "p.yaml"
+    params_file.write_text("members: 3\nseed_base: 7\n")
+    p = resolve_params(params_file, data=tmp_path / "feats", smoke=True)
+    assert p["members"] == 3 and p["seed_base"] == 7 and p["smoke"] is True and p["epochs"] == 2
+    assert p["data_dir"] == str(tmp_path / "feats") and p["run_dir"] == "runs/book-smoke"
+    params_file.write_text("memberz: 3\n")
+    with pytest.raises(ParameterError, match=r"unknown chapter parameters \['memberz'\]"):
+        resolve_params(params_file)
+    with pytest.raises(ParameterError, match="nope.yaml: parameters file does not exist"):
+        resolve_params(tmp_path / "nope.yaml")
