@@ -97,10 +97,10 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
 
 def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile) -> dict:
     """The original's ``configuration_analysis.json`` structure, plus this project's additions."""
+    import torch
+
     entries = []
     for name, path in member_checkpoints(run_dir):
-        import torch
-
         ckpt = torch.load(path, weights_only=True)
         cfg = RunConfig.from_dict(ckpt["config"])
         val = results["members"][name]["val"]
