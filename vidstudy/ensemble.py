@@ -6,7 +6,7 @@ or one view's ``[M, N, C]``); none runs a network.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -81,7 +81,6 @@ class ClassConditionalTTA:
 
     thresholds: np.ndarray
     view_cost: float = 0.005
-    candidates: list = field(default_factory=list)
 
     def apply(self, probs: np.ndarray, original_index: int = 0) -> tuple[np.ndarray, np.ndarray]:
         """``probs [M, V, N, C]`` -> ``(combined [N, C], views spent per video [N])``."""

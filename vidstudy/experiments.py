@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,20 +21,19 @@ from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import Predictions, ensure_predictions
 from .train import train_ensemble
-from .tta import BASE_VIEWS, view_names
+from .tta import BASE_VIEWS
 
 
 def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile, data_dir: Path,
                  views: list[str], init_from: Path | None = None) -> tuple[Predictions, float]:
     """Train (or reuse) a variant run and return its test predictions and training seconds."""
     out = Path(run_dir) / "experiments" / name
-    t0 = time.perf_counter()
     if not (out / "members_summary.json").exists():
         train_ensemble(config, train, val, out, resume=(out / "config.json").exists(), plots=False, quiet=True,
                        init_from=init_from)
     summaries = json.loads((out / "members_summary.json").read_text())
     store, _ = ensure_predictions(out, data_dir, views)
-    return store["test"], sum(s["wall_time_s"] for s in summaries) or (time.perf_counter() - t0)
+    return store["test"], sum(s["wall_time_s"] for s in summaries)
 
 
 def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views, boost: float = 3.0,
@@ -79,7 +77,3 @@ def compare(name: str, description: str, labels: np.ndarray, baseline_pred: np.n
 def baseline_predictions(test: Predictions) -> np.ndarray:
     """The experiments' common baseline: soft vote of all members, original view."""
     return soft_vote(test.view("original")).argmax(1)
-
-
-def default_views(subsequences: int = 4) -> list[str]:
-    return view_names(subsequences)

@@ -41,11 +41,12 @@ def plot_per_class_f1(ax, history: dict, epoch: int, class_names: Sequence[str])
         ax.text(bar.get_x() + bar.get_width() / 2, h, f"{h:.1f}%", ha="center", va="bottom", fontsize=9, fontweight="bold")
     mean = float(per_class.mean())
     ax.axhline(mean, color="red", linestyle="--", linewidth=2, alpha=0.7, label=f"mean: {mean:.1f}%")
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 125)  # headroom above the bars and their labels for the legend
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("val F1 (%)")
     ax.set_title(f"per-class F1, epoch {epoch + 1}")
     ax.tick_params(axis="x", labelrotation=15)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper right")
 
 
 def render_history(history: dict, class_names: Sequence[str], epoch: int | None = None, title: str | None = None):
