@@ -140,3 +140,16 @@ def plot_reliability(ax, before: dict, after: dict, title: str) -> None:
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend(loc="upper left")
+
+
+def plot_recipe_curves(ax, curves: dict, recipes: Sequence[str]) -> None:
+    """Val macro-F1 against epoch for every seed of each recipe (one colour per recipe)."""
+    palette = sns.color_palette("tab10", len(recipes))
+    for colour, name in zip(palette, recipes):
+        for k, f1 in enumerate(curves[name]):
+            ax.plot(np.arange(1, len(f1) + 1), 100 * np.asarray(f1), color=colour, alpha=0.6,
+                    label=name if k == 0 else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val macro-F1 (%)")
+    ax.set_ylim(0, 100)
+    ax.legend(loc="lower right")

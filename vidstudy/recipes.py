@@ -1,0 +1,127 @@
+"""The recipe study: the original training recipe against this project's, side by side.
+
+Every recipe trains the same architecture code at the same size, on the same data
+and seeds; only the recipe differs:
+
+``original``       unmasked attention and pooling, warm restarts stepped every batch,
+                   sampler *and* focal alpha rebalancing, early stopping on val accuracy
+``improved``       this project's default: masked, warm-up + cosine per epoch, the sampler
+                   only, early stopping on val macro-F1
+ablations          the original with one change each: ``+masking``, ``+schedule``,
+                   ``+single rebalancer``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig, apply_overrides, preset
+from .features import FeatureFile, write_feature_file
+from .metrics import classification_metrics
+from .predictions import load_predictions, build_predictions
+from .runs import member_dir
+from .sampling import stratified_split
+from .train import train_ensemble
+
+ORIGINAL = ["model.masked=false", "train.schedule=warm_restarts", "train.balance=both", "train.monitor=val_acc",
+            "train.lr=1e-3", "train.weight_decay=5e-4", "train.batch_size=48"]
+RECIPES: dict[str, list[str]] = {
+    "original": ORIGINAL,
+    "improved": [],
+    "original + masking": [o for o in ORIGINAL if not o.startswith("model.masked")],
+    "original + schedule": [o for o in ORIGINAL if not o.startswith("train.schedule")],
+    "original + single rebalancer": [o for o in ORIGINAL if not o.startswith("train.balance")] + ["train.balance=sampler"],
+}
+# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 8 seeds fit the budget.
+STUDY_SIZE = ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"]
+
+
+def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
+    """The config of recipe ``name``: the study size, then the recipe's overrides."""
+    overrides = STUDY_SIZE + [f"members={seeds}", f"seed_base={seed_base}", f"train.epochs={epochs}",
+                              f"train.patience={epochs}"] + RECIPES[name]
+    return apply_overrides(preset("cpu"), overrides).validate()
+
+
+def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0) -> FeatureFile:
+    """A subcategory-stratified subset of the training file (written once), to keep the study cheap."""
+    path = Path(out_dir) / "train_subset.h5"
+    if not path.exists():
+        if size >= len(train):
+            return train
+        _, keep = stratified_split(train.labels, train.subcategories, val_fraction=size / len(train), seed=seed)
+        x = train.padded()[keep]
+        write_feature_file(path, x, train.labels[keep], train.num_frames[keep], train.category_mapping,
+                           multi_scale=train.multi_scale,
+                           subcategories=None if train.subcategories is None else [train.subcategories[i] for i in keep])
+    return FeatureFile(path)
+
+
+def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, data_dir, seeds: int, epochs: int,
+                recipes=tuple(RECIPES)) -> dict[str, Path]:
+    """Train every recipe (reusing finished runs) and store its test predictions (original view)."""
+    out = {}
+    for name in recipes:
+        run = Path(study_dir) / name.replace(" ", "_").replace("+", "plus")
+        cfg = recipe_config(name, seeds, epochs)
+        if not (run / "members_summary.json").exists():
+            train_ensemble(cfg, train, val, run, resume=(run / "config.json").exists(), plots=False, quiet=True)
+        build_predictions(run, data_dir, ["original"], splits=("test",))
+        out[name] = run
+    return out
+
+
+def time_to_fraction(history: dict, fraction: float = 0.95) -> float:
+    """Seconds of training until val macro-F1 first reaches ``fraction`` of its final best."""
+    f1 = np.asarray(history["val_macro_f1"])
+    target = fraction * f1.max()
+    first = int(np.argmax(f1 >= target))
+    return float(np.sum(history["epoch_times"][: first + 1]))
+
+
+def member_rows(runs: dict[str, Path]) -> pd.DataFrame:
+    """One row per recipe and seed: collapse flag, val/test macro-F1, epochs, wall time, time to 95 %."""
+    rows = []
+    for name, run in runs.items():
+        test = load_predictions(run, "test", check_fresh=False)
+        summaries = json.loads((run / "members_summary.json").read_text())
+        for i, s in enumerate(summaries):
+            history = json.loads((member_dir(run, i) / "history.json").read_text())
+            pred = test.view("original")[i].argmax(1)
+            rows.append({"recipe": name, "seed": s["seed"], "collapsed": s["collapsed"],
+                         "lost classes": ", ".join(s["lost_class_names"]),
+                         "val macro-F1": s["best_metrics"]["val_macro_f1"],
+                         "test macro-F1": classification_metrics(test.labels, pred, test.num_classes)["f1_macro"],
+                         "epochs": s["epochs_run"], "best epoch": s["best_epoch"], "wall time (s)": s["wall_time_s"],
+                         "time to 95% (s)": time_to_fraction(history)})
+    return pd.DataFrame(rows)
+
+
+def recipe_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per recipe: collapse rate, macro-F1 mean/std/min (val and test, %), epochs, wall time, time to 95 %."""
+    g = rows.groupby("recipe", sort=False)
+    table = pd.DataFrame({
+        "members": g.size(),
+        "collapse rate": g["collapsed"].mean(),
+        "val macro-F1 mean": 100 * g["val macro-F1"].mean(), "val std": 100 * g["val macro-F1"].std(),
+        "val min": 100 * g["val macro-F1"].min(),
+        "test macro-F1 mean": 100 * g["test macro-F1"].mean(), "test std": 100 * g["test macro-F1"].std(),
+        "test min": 100 * g["test macro-F1"].min(),
+        "epochs (mean)": g["epochs"].mean(), "wall time per member (s)": g["wall time (s)"].mean(),
+        "time to 95% (s)": g["time to 95% (s)"].mean(),
+    })
+    return table.round(3)
+
+
+def histories(runs: dict[str, Path]) -> dict[str, list[list[float]]]:
+    """Val macro-F1 per epoch for every seed of each recipe."""
+    out = {}
+    for name, run in runs.items():
+        n = len(json.loads((run / "members_summary.json").read_text()))
+        out[name] = [json.loads((member_dir(run, i) / "history.json").read_text())["val_macro_f1"] for i in range(n)]
+    return out
