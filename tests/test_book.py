@@ -8,7 +8,6 @@ import tempfile
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 from vidstudy.book import CHAPTERS, build_book

@@ -1,5 +1,4 @@
 import json
-import warnings
 
 import h5py
 import numpy as np

@@ -13,7 +13,6 @@ ablations          the original with one change each: ``+masking``, ``+schedule`
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
