@@ -24,14 +24,17 @@ from .train import train_ensemble
 from .tta import BASE_VIEWS
 
 
+def _run_config(run_dir) -> RunConfig:
+    """The config the main run was trained with (``RUN_DIR/config.json``)."""
+    return RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+
+
 def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile, data_dir: Path,
                  views: list[str], init_from: Path | None = None) -> tuple[Predictions, float]:
     """Train (or reuse) a variant run and return its test predictions and training seconds."""
     out = Path(run_dir) / "experiments" / name
-    if not (out / "members_summary.json").exists():
-        train_ensemble(config, train, val, out, resume=(out / "config.json").exists(), plots=False, quiet=True,
-                       init_from=init_from)
-    summaries = json.loads((out / "members_summary.json").read_text())
+    # resume=True trains what is missing and reuses finished members of the same config.
+    summaries = train_ensemble(config, train, val, out, resume=True, plots=False, quiet=True, init_from=init_from)
     store, _ = ensure_predictions(out, data_dir, views)
     return store["test"], sum(s["wall_time_s"] for s in summaries)
 
@@ -39,7 +42,7 @@ def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile
 def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views, boost: float = 3.0,
                        epochs: int = 3, lr: float = 3e-4):
     """(a) Fine-tune every member from its best checkpoint with the Animation class weight times ``boost``."""
-    cfg = RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    cfg = _run_config(run_dir)
     animation = train.category_mapping.get("Animation", 0)
     boost_vec = tuple(boost if c == animation else 1.0 for c in range(train.num_classes))
     cfg.train = dataclasses.replace(cfg.train, epochs=epochs, lr=lr, warmup_epochs=0, patience=epochs, class_boost=boost_vec)
@@ -48,7 +51,7 @@ def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, data_dir, 
 
 def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views):
     """(b) Retrain the ensemble with subcategory-balanced sampling within each class (same seeds)."""
-    cfg = RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    cfg = _run_config(run_dir)
     cfg.train = dataclasses.replace(cfg.train, sampling="subcategory")
     return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, Path(data_dir), views)
 

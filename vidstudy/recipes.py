@@ -68,8 +68,7 @@ def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, data_dir, seeds
     for name in recipes:
         run = Path(study_dir) / name.replace(" ", "_").replace("+", "plus")
         cfg = recipe_config(name, seeds, epochs)
-        if not (run / "members_summary.json").exists():
-            train_ensemble(cfg, train, val, run, resume=(run / "config.json").exists(), plots=False, quiet=True)
+        train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)  # reuses finished members
         build_predictions(run, data_dir, ["original"], splits=("test",))
         out[name] = run
     return out
