@@ -144,5 +144,8 @@ def test_parameters_from_yaml_smoke_and_data(tmp_path):
     params_file.write_text("memberz: 3\n")
     with pytest.raises(ParameterError, match=r"unknown chapter parameters \['memberz'\]"):
         resolve_params(params_file)
+    params_file.write_text("3\n")
+    with pytest.raises(ParameterError, match="must be a YAML mapping of chapter parameters"):
+        resolve_params(params_file)
     with pytest.raises(ParameterError, match="nope.yaml: parameters file does not exist"):
         resolve_params(tmp_path / "nope.yaml")

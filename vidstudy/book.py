@@ -44,8 +44,10 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
         if not Path(params_file).is_file():
             raise ParameterError(f"{params_file}: parameters file does not exist.")
         loaded = yaml.safe_load(Path(params_file).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ParameterError(f"{params_file}: must be a YAML mapping of chapter parameters (name: value).")
         unknown = sorted(set(loaded) - set(DEFAULT_PARAMS))
-        if not isinstance(loaded, dict) or unknown:
+        if unknown:
             raise ParameterError(f"{params_file}: unknown chapter parameters {unknown}; known: {', '.join(DEFAULT_PARAMS)}.")
         params.update(loaded)
     if data is not None:
