@@ -41,6 +41,12 @@ def format_summary(s: dict) -> str:
     width = max(len(c) for c in s["videos_per_class"])
     for name, count in s["videos_per_class"].items():
         lines.append(f"  {name:<{width}}  {count}")
+    ext = s.get("extraction")
+    if ext:
+        smp = ext["sampling"]
+        how = "uniformly" if smp["clips"] == 1 else f"in {smp['clips']} clips"
+        lines.insert(7, f"extracted by  {ext['backbone']}, up to {smp['num_frames']} frames {how} at "
+                        f"{smp['frame_size']}x{smp['frame_size']}")
     if s["videos_per_subcategory"]:
         lines.append("videos per subcategory")
         for cls, subs in s["videos_per_subcategory"].items():
@@ -137,6 +143,40 @@ def _cmd_book(args) -> None:
     print(f"book built in {time.perf_counter() - t0:.1f} s")
 
 
+def _load_backbone(spec: str | None, device: str):
+    """``module:factory`` -> ``factory(device=device)``; None -> the built-in EfficientNet-Lite0."""
+    from .backbone import lite0_backbone
+
+    if spec is None:
+        return lite0_backbone(device=device)
+    import importlib
+
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise VidstudyError(f"--backbone must be MODULE:FACTORY (a function returning a backbone), got {spec!r}.")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise VidstudyError(f"--backbone {spec}: cannot be loaded ({exc}).") from None
+    return factory(device=device)
+
+
+def _cmd_extract(args) -> None:
+    from .extract import extract
+    from .video import Sampling
+
+    sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
+    t0 = time.perf_counter()
+    report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, args.device),
+                     sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
+                     batch_size=args.batch_size, workers=args.workers, progress=not args.quiet)
+    for split, r in report["splits"].items():
+        state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"
+        print(f"{split}: {r['videos_written']} of {r['videos_found']} videos -> {r['file']} ({state}; "
+              f"{len(r['skipped'])} skipped)")
+    print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -185,6 +225,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--subsequences", type=int, default=1)
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
     ev.set_defaults(func=_cmd_evaluate)
+    ex = sub.add_parser("extract", help="turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files")
+    ex.add_argument("video_dir", type=Path)
+    ex.add_argument("out_dir", type=Path)
+    ex.add_argument("--frames", type=int, default=64, help="frames per video, spread uniformly (default 64)")
+    ex.add_argument("--clips", type=int, choices=(1, 3), default=1,
+                    help="3: take the frames from three clips centred at 20/50/80%% of the video")
+    ex.add_argument("--clip-width", type=float, default=0.2, help="length of each clip as a fraction of the video")
+    ex.add_argument("--no-multiscale", action="store_true", help="store the frame features as they are")
+    ex.add_argument("--splits", nargs="+", help="split folders to extract (default: all)")
+    ex.add_argument("--backbone", metavar="MODULE:FACTORY",
+                    help="a function taking device= and returning a backbone (default: built-in EfficientNet-Lite0)")
+    ex.add_argument("--device", default="cpu", help="torch device for the backbone (cpu, cuda, ...)")
+    ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
+    ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    ex.set_defaults(func=_cmd_extract)
     bk = sub.add_parser("book", help="execute the chapters with papermill and build the HTML book")
     bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
     bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")

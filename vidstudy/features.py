@@ -41,6 +41,7 @@ STUDY_CATEGORIES: dict[str, int] = {
     "Natural_Content": 3,
 }
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction")
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded float32 features held in RAM
 _VALUE_CHECK_BLOCK = 64 * 1024**2  # bytes of features checked per block
 
@@ -135,6 +136,18 @@ def _blocks(n: int, row_bytes: int) -> Iterable[slice]:
         yield slice(start, min(n, start + step))
 
 
+def _json_attr(attrs: Mapping, name: str, where: str) -> dict | None:
+    if name not in attrs:
+        return None
+    try:
+        value = json.loads(attrs[name])
+    except (TypeError, json.JSONDecodeError):
+        raise FeatureFileError(f"{where}: attribute '{name}' is not valid JSON.") from None
+    if not isinstance(value, dict):
+        raise FeatureFileError(f"{where}: attribute '{name}' must be a JSON object.")
+    return value
+
+
 def _read_strings(ds) -> list[str]:
     return [s if isinstance(s, str) else s.decode("utf-8") for s in ds.asstr()[()]] if ds.dtype.kind in "OS" else [str(s) for s in ds[()]]
 
@@ -187,8 +200,9 @@ class FeatureFile:
             self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
             self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
             self.multi_scale = bool(attrs.get("multi_scale", False))
-            # Files written by vidstudy.simulate record their settings; real feature files have none.
-            self.simulation = json.loads(attrs["simulation"]) if "simulation" in attrs else None
+            # vidstudy.simulate and vidstudy.extract record their settings; other files have neither.
+            self.simulation = _json_attr(attrs, "simulation", where)
+            self.extraction = _json_attr(attrs, "extraction", where)
             self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
             self.dtype = str(feats.dtype)
             self.shape = (n, t, d)
@@ -296,6 +310,7 @@ class FeatureFile:
                 "max": int(self.num_frames.max()),
             },
             "in_memory": self.in_memory,
+            "extraction": self.extraction,
         }
 
 
@@ -310,14 +325,15 @@ def write_feature_file(
     subcategories: Sequence[str] | None = None,
     video_ids: Sequence[str] | None = None,
     compression_level: int = 4,
-    simulation: Mapping | None = None,
+    provenance: Mapping[str, Mapping] | None = None,
 ) -> Path:
     """Validate and write a feature file in the study's schema, atomically.
 
     ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
-    ``compression_level``, one chunk per video). ``simulation`` (the simulator's
-    settings) is stored as a JSON attribute of that name. Nothing is written if any
-    check fails.
+    ``compression_level``, one chunk per video). ``provenance`` maps
+    ``"simulation"`` (the simulator's settings) or ``"extraction"`` (the extractor's)
+    to a JSON-able mapping, stored as a JSON attribute of that name. Nothing is
+    written if any check fails.
     """
     path = Path(path)
     where = str(path)
@@ -327,6 +343,9 @@ def write_feature_file(
     mapping = parse_category_mapping(dict(category_mapping), where)
     extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids)) if v is not None}
     check_arrays(where, features, labels, num_frames, mapping, extras)
+    unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
+    if unknown:
+        raise FeatureFileError(f"{where}: unknown provenance {unknown}; known: {', '.join(PROVENANCE_KEYS)}.")
     n, t, d = features.shape
     for sl in _blocks(n, t * d * features.dtype.itemsize):
         _check_finite(where, features[sl], num_frames[sl], sl.start)
@@ -345,8 +364,8 @@ def write_feature_file(
             f.attrs["feature_dim"] = d
             f.attrs["multi_scale"] = bool(multi_scale)
             f.attrs["category_mapping"] = json.dumps(mapping)
-            if simulation is not None:
-                f.attrs["simulation"] = json.dumps(dict(simulation))
+            for key, value in (provenance or {}).items():
+                f.attrs[key] = json.dumps(dict(value))
     return path
 
 

@@ -291,5 +291,5 @@ def simulate(out_dir: str | Path, seed: int = 0, shape: str | SimulationConfig =
     for split in SPLITS:
         arrays = simulate_split(cfg, split, seed, world)
         paths[split] = write_feature_file(out_dir / feature_file_name(split), category_mapping=STUDY_CATEGORIES, multi_scale=True,
-                                          simulation={"seed": int(seed), **cfg.to_dict()}, **arrays)
+                                          provenance={"simulation": {"seed": int(seed), **cfg.to_dict()}}, **arrays)
     return paths

@@ -1,0 +1,310 @@
+"""``vidstudy extract``: from a folder of videos to the study's feature files.
+
+Input layout, as the original study's: ``VIDEO_DIR/{split}/{Category}/{Subcategory}/*``
+with ``.mp4``, ``.avi``, ``.mkv`` or ``.webm`` files (other files are ignored).
+Category ids are the positions of the sorted category folder names over all
+splits; each video's subcategory and id (``Category/Subcategory/name``) are
+recorded in the file.
+
+Per video: frames are chosen and decoded (:mod:`vidstudy.video`), turned into
+features by a backbone (:mod:`vidstudy.backbone`; EfficientNet-Lite0 by default)
+in batches, and combined over the time-aligned scales of :func:`vidstudy.multiscale.multiscale`
+unless ``multiscale=False``. Each split becomes ``OUT_DIR/{split}_features_multiscale.h5``
+through :func:`vidstudy.features.write_feature_file`.
+
+Long jobs: each video's frame features are saved under ``OUT_DIR/.partial/{split}/``
+as soon as they are computed, so a run that is interrupted resumes where it
+stopped; the split's file is written atomically once every video is done and the
+partial folder is then removed. A split whose file already records the same
+settings and the same video listing is not redone. Bad videos (unreadable, empty,
+fewer than 3 decodable frames) are skipped with a one-line warning and listed,
+with the reason, in ``OUT_DIR/extract_report.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import ParameterError, VidstudyError
+from .features import feature_file_name, write_feature_file
+from .multiscale import DEFAULT_SCALES
+from .multiscale import multiscale as combine_scales
+from .runs import atomic_path, write_json
+from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
+
+PARTIAL_DIR = ".partial"
+REPORT_NAME = "extract_report.json"
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    """One video of the input tree."""
+
+    path: Path
+    category: str
+    subcategory: str
+    video_id: str
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _video_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = None
+                ) -> tuple[dict[str, list[VideoItem]], dict[str, int]]:
+    """The videos of each split and the category mapping ``{name: id}`` (sorted names).
+
+    ``splits`` defaults to every split folder in ``video_dir``. A missing folder,
+    an empty split folder or an empty category folder raises :class:`ParameterError`
+    naming it. Videos directly in a category folder get the subcategory ``""``.
+    """
+    root = Path(video_dir)
+    if not root.is_dir():
+        raise ParameterError(f"{root}: video folder does not exist.")
+    split_dirs = [root / s for s in splits] if splits else _visible_dirs(root)
+    if not split_dirs:
+        raise ParameterError(f"{root}: has no split folders (expected {root}/{{split}}/{{Category}}/{{Subcategory}}/videos).")
+    found: dict[str, list[VideoItem]] = {}
+    for sdir in split_dirs:
+        if not sdir.is_dir():
+            raise ParameterError(f"{sdir}: split folder does not exist.")
+        cat_dirs = _visible_dirs(sdir)
+        if not cat_dirs:
+            raise ParameterError(f"{sdir}: split folder is empty (expected one folder per category).")
+        items = []
+        for cdir in cat_dirs:
+            cat_items = [VideoItem(p, cdir.name, "", f"{cdir.name}/{p.stem}") for p in _video_files(cdir)]
+            for sub in _visible_dirs(cdir):
+                cat_items += [VideoItem(p, cdir.name, sub.name, f"{cdir.name}/{sub.name}/{p.stem}") for p in _video_files(sub)]
+            if not cat_items:
+                raise ParameterError(f"{cdir}: category folder has no video files ({', '.join(VIDEO_EXTENSIONS)}).")
+            items += cat_items
+        ids = [it.video_id for it in items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise ParameterError(f"{sdir}: two videos share the id {dup!r} (same name, different extensions).")
+        found[sdir.name] = items
+    categories = sorted({it.category for items in found.values() for it in items})
+    return found, {name: i for i, name in enumerate(categories)}
+
+
+def _listing_digest(items: Sequence[VideoItem]) -> str:
+    h = hashlib.sha256()
+    for it in items:
+        st = it.path.stat()
+        h.update(f"{it.video_id}\0{it.path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _key(video_id: str) -> str:
+    return hashlib.sha256(video_id.encode()).hexdigest()[:24]
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, array)
+
+
+def _warn(message: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(f"vidstudy: warning: {message}", file=sys.stderr)
+
+
+def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
+    """Yield ``(frames, reason)`` per path, in order; ``workers`` processes decode a bounded number ahead."""
+    if workers == 0 or not paths:
+        for p in paths:
+            yield read_frames_or_reason(str(p), sampling)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pending: deque = deque()
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        try:
+            for p in paths:
+                pending.append(pool.submit(read_frames_or_reason, str(p), sampling))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
+
+
+def _frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> np.ndarray:
+    out = []
+    for start in range(0, len(frames), batch_size):
+        feats = backbone(frames[start:start + batch_size])
+        feats = feats.detach().cpu().numpy() if hasattr(feats, "detach") else np.asarray(feats)
+        out.append(feats.astype(np.float32, copy=False))
+    feats = np.concatenate(out)
+    if feats.ndim != 2 or feats.shape[0] != len(frames):
+        raise ParameterError(f"the backbone must map [B, H, W, 3] frames to [B, D] features; it returned shape {feats.shape} for {len(frames)} frames.")
+    if not np.all(np.isfinite(feats)):
+        raise ParameterError("the backbone returned non-finite features.")
+    return feats
+
+
+def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
+                  settings: dict, *, batch_size: int, workers: int, progress: bool) -> dict:
+    """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry."""
+    from tqdm import tqdm
+
+    sampling = Sampling(**settings["sampling"])
+    partial = out_dir / PARTIAL_DIR / split
+    partial_settings = {k: settings[k] for k in ("backbone", "sampling")}
+    stamp = partial / "settings.json"
+    if partial.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != partial_settings):
+        _warn(f"{partial}: made with other settings; starting split {split!r} again.")
+        shutil.rmtree(partial)
+    if not stamp.exists():
+        write_json(stamp, partial_settings)
+
+    t0 = time.perf_counter()
+    todo = [it for it in items if not (partial / f"{_key(it.video_id)}.npy").exists()
+            and not (partial / f"{_key(it.video_id)}.skip.json").exists()]
+    resumed = len(items) - len(todo)
+    frames_done = 0
+    bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    decoded = _decoded([it.path for it in todo], sampling, workers)
+    try:
+        for it, (frames, reason) in zip(todo, decoded):
+            key = _key(it.video_id)
+            if frames is None:
+                _warn(f"{it.path}: skipped, {reason}.")
+                write_json(partial / f"{key}.skip.json", {"path": str(it.path), "reason": reason})
+            else:
+                _save_array(partial / f"{key}.npy", _frame_features(backbone, frames, batch_size))
+                frames_done += len(frames)
+            bar.update(1)
+            bar.set_postfix(frames_per_s=f"{frames_done / max(time.perf_counter() - t0, 1e-9):.1f}")
+    finally:
+        decoded.close()
+        bar.close()
+    seconds = time.perf_counter() - t0
+
+    kept, skipped = [], []
+    for it in items:
+        key = _key(it.video_id)
+        skip = partial / f"{key}.skip.json"
+        if skip.exists():
+            skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
+        else:
+            kept.append((it, np.load(partial / f"{key}.npy")))
+    entry = {"file": None, "videos_found": len(items), "videos_written": len(kept), "resumed": resumed,
+             "skipped": skipped, "frames_extracted": frames_done, "seconds": round(seconds, 3),
+             "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
+    if not kept:
+        return entry
+    seqs = [combine_scales(feats, settings["scales"])[0] if settings["multiscale"] else feats for _, feats in kept]
+    t = max(s.shape[0] for s in seqs)
+    features = np.zeros((len(seqs), t, seqs[0].shape[1]), np.float32)
+    for i, s in enumerate(seqs):
+        features[i, : s.shape[0]] = s
+    path = write_feature_file(
+        out_dir / feature_file_name(split), features,
+        labels=np.array([mapping[it.category] for it, _ in kept], np.int64),
+        num_frames=np.array([s.shape[0] for s in seqs], np.int32),
+        category_mapping=mapping, multi_scale=settings["multiscale"],
+        subcategories=[it.subcategory for it, _ in kept], video_ids=[it.video_id for it, _ in kept],
+        provenance={"extraction": {**settings, "listing_sha256": _listing_digest(items)}},
+    )
+    shutil.rmtree(partial)
+    return {**entry, "file": str(path)}
+
+
+def _up_to_date(path: Path, settings: dict, items: Sequence[VideoItem]) -> bool:
+    import h5py
+
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return False
+    try:
+        with h5py.File(path, "r") as f:
+            recorded = json.loads(f.attrs.get("extraction", "null"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return recorded == {**settings, "listing_sha256": _listing_digest(items)}
+
+
+def extract(
+    video_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    backbone: Callable | None = None,
+    sampling: Sampling = Sampling(),
+    multiscale: bool = True,
+    scales: Sequence[float] = DEFAULT_SCALES,
+    splits: Sequence[str] | None = None,
+    batch_size: int = 32,
+    workers: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Extract every split of ``video_dir`` into ``out_dir``; returns the report (also written).
+
+    ``backbone`` is any callable from ``uint8 [B, H, W, 3]`` RGB frames to ``[B, D]``
+    features (default: :func:`vidstudy.backbone.lite0_backbone` on ``device``);
+    frames are decoded at its ``input_size`` attribute when it has one, else at
+    ``sampling.frame_size``. ``workers`` processes decode videos in parallel.
+    """
+    if batch_size < 1:
+        raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
+    if workers < 0:
+        raise ParameterError(f"workers must be 0 (decode here) or more, got {workers}.")
+    found, mapping = scan_videos(video_dir, splits)
+    if backbone is None:
+        from .backbone import lite0_backbone
+
+        backbone = lite0_backbone(device=device)
+    size = getattr(backbone, "input_size", None)
+    if size is not None and size != sampling.frame_size:
+        sampling = Sampling(**{**asdict(sampling), "frame_size": int(size)})
+    settings = {
+        "backbone": str(getattr(backbone, "name", type(backbone).__name__)),
+        "sampling": asdict(sampling),
+        "multiscale": bool(multiscale),
+        "scales": [float(s) for s in scales],
+        "category_mapping": mapping,
+    }
+    out_dir = Path(out_dir)
+    report_path = out_dir / REPORT_NAME
+    old = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report = {"video_dir": str(Path(video_dir)), "settings": settings, "splits": {}}
+    for split, items in found.items():
+        target = out_dir / feature_file_name(split)
+        if _up_to_date(target, settings, items) and split in old.get("splits", {}):
+            report["splits"][split] = {**old["splits"][split], "up_to_date": True}
+            continue
+        entry = extract_split(split, items, mapping, out_dir, backbone, settings,
+                              batch_size=batch_size, workers=workers, progress=progress)
+        report["splits"][split] = entry
+        write_json(report_path, report)
+        if entry["file"] is None:
+            raise VidstudyError(f"{Path(video_dir) / split}: none of its {len(items)} videos could be used; "
+                                f"the reasons are in {report_path}.")
+    write_json(report_path, report)
+    partial_root = out_dir / PARTIAL_DIR
+    if partial_root.is_dir() and not any(partial_root.iterdir()):
+        partial_root.rmdir()
+    return report
