@@ -217,16 +217,18 @@ def lite0_backbone(device: str | torch.device = "cpu", weights: str | None = Non
 def imagenet_classes() -> list[str]:
     """The 1000 ImageNet-1k class names, by index (the usual torchvision ordering)."""
     text = resources.files("vidstudy").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
-    names = text.splitlines()
-    assert len(names) == 1000
-    return names
+    return text.splitlines()
 
 
 @torch.no_grad()
-def top_classes(model: EfficientNetLite0, backbone: ImageBackbone, frames: np.ndarray, k: int = 3
-                ) -> list[list[tuple[str, float]]]:
-    """The ``k`` most probable ImageNet classes for each frame, as ``(name, probability)``."""
-    probs = torch.softmax(model(backbone.preprocess(frames)), dim=1)
-    p, idx = probs.topk(k, dim=1)
+def top_classes(backbone: ImageBackbone, frames: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
+    """The ``k`` most probable ImageNet classes for each frame, as ``(name, probability)``.
+
+    ``backbone.module`` must return the 1000 ImageNet logits (as :func:`lite0_backbone`'s does).
+    """
+    logits = backbone.module(backbone.preprocess(frames))
+    if logits.ndim != 2 or logits.shape[1] != 1000:
+        raise ParameterError(f"the backbone's module returns shape {tuple(logits.shape)}, not the 1000 ImageNet logits.")
+    p, idx = torch.softmax(logits.float(), dim=1).topk(k, dim=1)
     names = imagenet_classes()
     return [[(names[int(i)], float(v)) for v, i in zip(pr, ix)] for pr, ix in zip(p.cpu(), idx.cpu())]

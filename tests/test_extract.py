@@ -1,0 +1,198 @@
+"""`vidstudy extract`: from a tree of videos to validated feature files."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from vidstudy.backbone import ImageBackbone, lite0_backbone
+from vidstudy.cli import main
+from vidstudy.errors import ParameterError, VidstudyError
+from vidstudy.extract import PARTIAL_DIR, REPORT_NAME, extract
+from vidstudy.features import FeatureFile, feature_file_name
+from vidstudy.video import Sampling, write_video
+
+SAMPLING = Sampling(num_frames=6)
+
+
+def _clip(kind: str, n: int, seed: int) -> np.ndarray:
+    """Tiny rendered clips: a moving disc on a flat colour, or scrolling text-like stripes on white."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:48, :64]
+    frames = np.empty((n, 48, 64, 3), np.uint8)
+    colour = rng.integers(0, 255, 3)
+    for t in range(n):
+        if kind == "disc":
+            frame = np.broadcast_to(colour, (48, 64, 3)).copy()
+            frame[(yy - 24) ** 2 + (xx - 8 - 6 * t) ** 2 < 64] = (255, 220, 0)
+        else:
+            frame = np.full((48, 64, 3), 255, np.uint8)
+            frame[((yy + 3 * t) % 8 < 2) & (xx > 6) & (xx < 58)] = 20
+        frames[t] = frame
+    return frames
+
+
+@pytest.fixture(scope="module")
+def video_tree(tmp_path_factory):
+    root = tmp_path_factory.mktemp("videos")
+    for split, count in (("train", 2), ("val", 1)):
+        for cat, sub, kind in (("Animation", "cartoon", "disc"), ("Flat_Content", "slides", "text")):
+            for i in range(count):
+                write_video(root / split / cat / sub / f"{kind}{i}.mp4", _clip(kind, 8 + 2 * i, seed=i))
+    bad = root / "train" / "Animation" / "cartoon"
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "corrupt.avi").write_bytes(np.random.default_rng(0).integers(0, 255, 4000, dtype=np.uint8).tobytes())
+    (bad / "notes.txt").write_text("not a video, ignored")
+    return root
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return lite0_backbone()
+
+
+@pytest.fixture(scope="module")
+def extracted(video_tree, lite0, tmp_path_factory):
+    out = tmp_path_factory.mktemp("features")
+    report = extract(video_tree, out, backbone=lite0, sampling=SAMPLING, progress=False)
+    return out, report
+
+
+def test_end_to_end_files_pass_inspect(extracted, capsys):
+    out, report = extracted
+    assert main(["inspect", str(out / feature_file_name("train"))]) == 0
+    text = capsys.readouterr().out
+    assert "features (D)  1280" in text and "efficientnet-lite0" in text
+    train, val = FeatureFile(out / feature_file_name("train")), FeatureFile(out / feature_file_name("val"))
+    assert train.category_mapping == val.category_mapping == {"Animation": 0, "Flat_Content": 1}
+    assert train.video_ids == ["Animation/cartoon/disc0", "Animation/cartoon/disc1",
+                               "Flat_Content/slides/text0", "Flat_Content/slides/text1"]
+    assert train.subcategories == ["cartoon", "cartoon", "slides", "slides"]
+    assert list(train.labels) == [0, 0, 1, 1] and train.multi_scale
+    # 6 frames taken from each clip; time-aligned multi-scale over int(6 * 1.15) = 6 steps
+    assert list(train.num_frames) == [6] * 4 and train.shape == (4, 6, 1280)
+    assert train.extraction["sampling"]["num_frames"] == 6 and train.extraction["backbone"] == "efficientnet-lite0"
+    assert report["splits"]["val"]["skipped"] == []
+
+
+def test_bad_videos_are_skipped_warned_and_reported(video_tree, lite0, tmp_path, capsys):
+    report = extract(video_tree, tmp_path, backbone=lite0, sampling=SAMPLING, splits=["train"], progress=False)
+    skipped = {s["video"].rsplit("/", 1)[1]: s["reason"] for s in report["splits"]["train"]["skipped"]}
+    assert skipped == {"corrupt.avi": "cannot be opened (Invalid data found when processing input)",
+                       "empty.mp4": "the file is empty (0 bytes)"}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 2 and all(line.endswith(".") for line in warnings)
+    on_disk = json.loads((tmp_path / REPORT_NAME).read_text())
+    assert on_disk["splits"]["train"]["skipped"] == report["splits"]["train"]["skipped"]
+    assert not (tmp_path / PARTIAL_DIR).exists()
+
+
+def _colour_backbone():
+    """Each frame's mean colour at 16x16: a backbone with D=3 that costs nothing."""
+    return ImageBackbone(torch.nn.Identity(), input_size=16, mean=(0, 0, 0), std=(1, 1, 1), name="mean-colour",
+                         feature_fn=lambda x: x.mean(dim=(2, 3)))
+
+
+class _Interrupting:
+    """The Lite0 backbone, interrupted (like Ctrl-C) on its ``fail_at``-th call."""
+
+    def __init__(self, inner, fail_at):
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+        self.name, self.input_size = inner.name, inner.input_size
+
+    def __call__(self, frames):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt
+        return self.inner(frames)
+
+
+def _same_file(a, b):
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        assert set(fa) == set(fb) and dict(fa.attrs).keys() == dict(fb.attrs).keys()
+        for k in fa:
+            np.testing.assert_array_equal(fa[k][()], fb[k][()])
+        for k in fa.attrs:
+            assert fa.attrs[k] == fb.attrs[k], k
+
+
+def test_resume_after_an_interruption_gives_the_same_file(video_tree, lite0, extracted, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        extract(video_tree, tmp_path, backbone=_Interrupting(lite0, fail_at=3), sampling=SAMPLING, progress=False)
+    assert not (tmp_path / feature_file_name("train")).exists()  # nothing partial in the final place
+    assert len(list((tmp_path / PARTIAL_DIR / "train").glob("*.npy"))) == 2
+    report = extract(video_tree, tmp_path, backbone=lite0, sampling=SAMPLING, progress=False)
+    assert report["splits"]["train"]["resumed"] == 4  # two features and two skips kept from the first try
+    for split in ("train", "val"):
+        _same_file(tmp_path / feature_file_name(split), extracted[0] / feature_file_name(split))
+    assert not (tmp_path / PARTIAL_DIR).exists()
+
+
+def test_a_second_run_reuses_finished_splits_and_redoes_changed_ones(video_tree, tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
+    write_video(tree / "val" / "B" / "y" / "b.mp4", _clip("text", 8, 0))
+    colour = _colour_backbone()
+    out = tmp_path / "out"
+    first = extract(tree, out, backbone=colour, progress=False)
+    assert first["splits"]["val"]["videos_written"] == 2
+    again = extract(tree, out, backbone=colour, progress=False)
+    assert again["splits"]["val"]["up_to_date"]
+    write_video(tree / "val" / "B" / "y" / "c.mp4", _clip("text", 9, 1))
+    third = extract(tree, out, backbone=colour, progress=False)
+    assert "up_to_date" not in third["splits"]["val"] and third["splits"]["val"]["videos_written"] == 3
+    # frames are decoded at the backbone's input size and features are its output: [L, 3] mean colours
+    assert FeatureFile(out / feature_file_name("val")).feature_dim == 3
+
+
+def test_no_multiscale_keeps_true_lengths_and_workers_agree(tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "test" / "A" / "s" / "short.mp4", _clip("disc", 5, 0))
+    write_video(tree / "test" / "A" / "s" / "long.mp4", _clip("disc", 20, 1))
+    colour = _colour_backbone()
+    sampling = Sampling(num_frames=8)
+    extract(tree, tmp_path / "a", backbone=colour, sampling=sampling, multiscale=False, progress=False)
+    extract(tree, tmp_path / "b", backbone=colour, sampling=sampling, multiscale=False, workers=1, progress=False)
+    ff = FeatureFile(tmp_path / "a" / feature_file_name("test"))
+    assert not ff.multi_scale and ff.video_ids == ["A/s/long", "A/s/short"]
+    assert list(ff.num_frames) == [8, 5] and ff.shape == (2, 8, 3)
+    _same_file(tmp_path / "a" / feature_file_name("test"), tmp_path / "b" / feature_file_name("test"))
+
+
+def test_layout_problems_name_the_folder_and_write_nothing(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ParameterError, match="video folder does not exist"):
+        extract(tmp_path / "missing", out, backbone=lambda x: x)
+    (tmp_path / "v1" / "train").mkdir(parents=True)
+    with pytest.raises(ParameterError, match=r"v1/train: split folder is empty"):
+        extract(tmp_path / "v1", out, backbone=lambda x: x)
+    (tmp_path / "v2" / "train" / "Gaming" / "sub").mkdir(parents=True)
+    with pytest.raises(ParameterError, match=r"v2/train/Gaming: category folder has no video files"):
+        extract(tmp_path / "v2", out, backbone=lambda x: x)
+    assert not out.exists()
+
+
+def test_a_split_with_no_usable_video_is_an_error_with_the_report(tmp_path):
+    tree = tmp_path / "videos" / "train" / "A" / "s"
+    tree.mkdir(parents=True)
+    (tree / "empty.mp4").write_bytes(b"")
+    with pytest.raises(VidstudyError, match=r"videos/train: none of its 1 videos could be used"):
+        extract(tmp_path / "videos", tmp_path / "out", backbone=lambda x: x, progress=False)
+    assert json.loads((tmp_path / "out" / REPORT_NAME).read_text())["splits"]["train"]["skipped"]
+    assert not (tmp_path / "out" / feature_file_name("train")).exists()
+
+
+def test_cli_extracts_with_the_default_backbone(video_tree, tmp_path, capsys):
+    assert main(["extract", str(video_tree), str(tmp_path), "--splits", "val", "--frames", "3", "--quiet"]) == 0
+    assert "val: 2 of 2 videos" in capsys.readouterr().out
+    ff = FeatureFile(tmp_path / feature_file_name("val"))
+    assert ff.feature_dim == 1280 and ff.extraction["sampling"]["num_frames"] == 3
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["extract", str(tmp_path / "missing"), str(tmp_path / "out"), "--quiet"]) == 1
+    assert capsys.readouterr().err.strip().endswith("missing: video folder does not exist.")
+    assert main(["extract", str(tmp_path), str(tmp_path / "out"), "--backbone", "nomodule"]) == 1
+    assert "--backbone must be MODULE:FACTORY" in capsys.readouterr().err

@@ -1,0 +1,68 @@
+"""Choosing and decoding frames."""
+
+import numpy as np
+import pytest
+
+from vidstudy.errors import ParameterError
+from vidstudy.video import Sampling, VideoError, count_packets, frame_indices, read_frames, write_video
+
+
+def test_uniform_sampling_spreads_distinct_frames_over_the_whole_video():
+    idx = frame_indices(1000, Sampling(num_frames=10))
+    assert list(idx) == [50, 150, 250, 350, 450, 550, 650, 750, 850, 950]
+    assert len(np.unique(frame_indices(65, Sampling(num_frames=64)))) == 64
+
+
+def test_short_videos_keep_every_frame_and_no_more():
+    assert list(frame_indices(5, Sampling(num_frames=64))) == [0, 1, 2, 3, 4]
+    assert list(frame_indices(5, Sampling(num_frames=64, clips=3))) == [0, 1, 2, 3, 4]
+
+
+def test_three_clips_are_centred_at_20_50_and_80_percent():
+    idx = frame_indices(1000, Sampling(num_frames=63, clips=3, clip_width=0.2))
+    assert len(idx) == 63
+    clips = np.split(idx, 3)
+    assert [round(float(np.mean(c)) / 1000, 2) for c in clips] == [0.2, 0.5, 0.8]
+    assert all(c.max() - c.min() < 200 for c in clips)
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"num_frames": 2}, "num_frames"), ({"clips": 2}, "clips"), ({"clip_width": 0.5}, "clip_width"),
+    ({"frame_size": 8}, "frame_size"),
+])
+def test_bad_sampling_parameters_are_named(kw, message):
+    with pytest.raises(ParameterError, match=message):
+        Sampling(**kw)
+
+
+@pytest.mark.parametrize(("ext", "codec"), [("mp4", "libx264"), ("avi", "mpeg4"), ("mkv", "libx264"),
+                                            ("webm", "libvpx-vp9")])
+def test_every_supported_container_round_trips(tmp_path, ext, codec):
+    ramp = (np.linspace(0, 250, 12)[:, None, None, None] * np.ones((1, 32, 48, 3))).astype(np.uint8)
+    path = write_video(tmp_path / f"ramp.{ext}", ramp, codec=codec)
+    assert count_packets(path) == 12
+    frames = read_frames(path, Sampling(num_frames=4, frame_size=16))
+    assert frames.shape == (4, 16, 16, 3) and frames.dtype == np.uint8
+    # frames 1, 4, 7, 10 of a brightness ramp, in order
+    assert np.all(np.diff(frames.reshape(4, -1).mean(axis=1)) > 30)
+
+
+def test_a_truncated_file_yields_the_frames_that_decode(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 255, (30, 32, 48, 3), dtype=np.uint8)
+    whole = write_video(tmp_path / "whole.mkv", noise).read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole[: len(whole) // 2])
+    frames = read_frames(cut, Sampling(num_frames=8, frame_size=16))
+    assert 3 <= len(frames) <= 8
+
+
+def test_unusable_files_raise_a_reason(tmp_path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    (tmp_path / "junk.mp4").write_bytes(b"not a video" * 100)
+    two = write_video(tmp_path / "two.mp4", np.zeros((2, 16, 16, 3), np.uint8))
+    with pytest.raises(VideoError, match="empty"):
+        read_frames(tmp_path / "empty.mp4", Sampling())
+    with pytest.raises(VideoError, match="cannot be opened"):
+        read_frames(tmp_path / "junk.mp4", Sampling())
+    with pytest.raises(VideoError, match="at least 3"):
+        read_frames(two, Sampling())
