@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from vidstudy.errors import ParameterError
-from vidstudy.multiscale import multiscale, multiscale_batch, resample_indices, scale_length
+from vidstudy.multiscale import multiscale, multiscale_batch, resample_indices, scale_length, source_positions
 
 
 def ramp(length, d=2):
@@ -63,3 +63,18 @@ def test_batch_pads_and_reports_true_lengths():
 def test_bad_parameters(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         multiscale(**kwargs)
+
+
+def test_source_positions_show_the_original_mixing_time_and_the_aligned_mode_not():
+    orig = source_positions(64, mode="original")
+    aligned = source_positions(64)
+    assert orig.shape == aligned.shape == (73, 3)
+    assert np.isnan(orig[54:, 1]).all() and np.isnan(orig[64:, 0]).all()  # the zero pads of the 0.85 and 1.0 scales
+    assert not np.isnan(aligned).any()
+    spread = lambda p: np.nanmax(p, axis=1) - np.nanmin(p, axis=1)  # noqa: E731
+    assert spread(aligned).max() <= 1.0 and spread(orig)[50] > 10
+    # the positions agree with what multiscale() computes: features that encode time give the mean position
+    got, _ = multiscale(ramp(64))
+    np.testing.assert_allclose(got[:, 0], aligned.mean(axis=1), atol=1e-9)
+    got_orig, _ = multiscale(ramp(64), mode="original")
+    np.testing.assert_allclose(got_orig[:, 0], np.nan_to_num(orig).sum(axis=1) / 3, atol=1e-9)

@@ -103,3 +103,28 @@ def multiscale_batch(
         out[i, : seq.shape[0]] = seq
         lengths[i] = n
     return out, lengths
+
+
+def source_positions(length: int, scales: Sequence[float] = DEFAULT_SCALES, mode: str = "aligned") -> np.ndarray:
+    """Where in the video each output step of :func:`multiscale` looks, per scale.
+
+    Returns ``[T_out, len(scales)]`` source-frame positions (fractional where the
+    aligned mode interpolates between two frames); ``NaN`` where ``"original"``
+    mode averages in a zero pad instead of a frame. It explains the two modes:
+    in ``"aligned"`` the scales of a step agree to within a frame; in
+    ``"original"`` they drift apart towards the end of the video.
+    """
+    if mode not in ("aligned", "original"):
+        raise ParameterError(f"mode must be 'aligned' or 'original', got {mode!r}.")
+    out_steps = max(scale_length(length, s) for s in scales)
+    pos = np.full((out_steps, len(scales)), np.nan)
+    for j, s in enumerate(scales):
+        n = scale_length(length, s)
+        idx = resample_indices(length, n).astype(np.float64)
+        if mode == "original":
+            pos[:n, j] = idx
+        elif n == 1:
+            pos[:, j] = idx[0]
+        else:
+            pos[:, j] = np.interp(np.linspace(0.0, n - 1, out_steps), np.arange(n), idx)
+    return pos

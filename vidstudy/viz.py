@@ -153,3 +153,32 @@ def plot_recipe_curves(ax, curves: dict, recipes: Sequence[str]) -> None:
     ax.set_ylabel("val macro-F1 (%)")
     ax.set_ylim(0, 100)
     ax.legend(loc="lower right")
+
+
+def plot_frame_strip(ax, frames: np.ndarray, title: str = "") -> None:
+    """Frames ``uint8 [K, H, W, 3]`` side by side, left to right in time."""
+    ax.imshow(np.concatenate(list(frames), axis=1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)
+
+
+def plot_source_positions(ax, positions: np.ndarray, scales: Sequence[float], title: str) -> None:
+    """For each multi-scale step, the video frame each scale contributes (a gap where it contributes zeros)."""
+    for j, s in enumerate(scales):
+        ax.plot(np.arange(len(positions)), positions[:, j], marker=".", markersize=3, lw=1, label=f"scale {s:g}")
+    ax.set_xlabel("multi-scale step")
+    ax.set_ylabel("video frame used")
+    ax.set_title(title)
+    ax.legend()
+
+
+def plot_step_norms(ax, curves: dict, title: str) -> None:
+    """L2 norm of each multi-scale step, one line per method."""
+    for name, norms in curves.items():
+        ax.plot(np.arange(len(norms)), norms, label=name)
+    ax.set_xlabel("multi-scale step")
+    ax.set_ylabel("feature norm")
+    ax.set_ylim(bottom=0)
+    ax.set_title(title)
+    ax.legend()
