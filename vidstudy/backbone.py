@@ -202,7 +202,7 @@ class ImageBackbone:
                               antialias=True).clamp_(0, 255)
         return (t - self.mean) / self.std
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         return self.feature_fn(self.preprocess(frames)).float().cpu().numpy()
 
@@ -220,7 +220,7 @@ def imagenet_classes() -> list[str]:
     return text.splitlines()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def top_classes(backbone: ImageBackbone, frames: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
     """The ``k`` most probable ImageNet classes for each frame, as ``(name, probability)``.
 
