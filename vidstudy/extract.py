@@ -38,8 +38,7 @@ import numpy as np
 
 from .errors import ParameterError, VidstudyError
 from .features import feature_file_name, write_feature_file
-from .multiscale import DEFAULT_SCALES
-from .multiscale import multiscale as combine_scales
+from .multiscale import DEFAULT_SCALES, multiscale_batch, pad_sequences
 from .runs import atomic_path, write_json
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 
@@ -217,15 +216,14 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
              "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
     if not kept:
         return entry
-    seqs = [combine_scales(feats, settings["scales"])[0] if settings["multiscale"] else feats for _, feats in kept]
-    t = max(s.shape[0] for s in seqs)
-    features = np.zeros((len(seqs), t, seqs[0].shape[1]), np.float32)
-    for i, s in enumerate(seqs):
-        features[i, : s.shape[0]] = s
+    seqs = [feats for _, feats in kept]
+    if settings["multiscale"]:
+        features, num_frames = multiscale_batch(seqs, settings["scales"])
+    else:
+        features, num_frames = pad_sequences(seqs)
     path = write_feature_file(
         out_dir / feature_file_name(split), features,
-        labels=np.array([mapping[it.category] for it, _ in kept], np.int64),
-        num_frames=np.array([s.shape[0] for s in seqs], np.int32),
+        labels=np.array([mapping[it.category] for it, _ in kept], np.int64), num_frames=num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
         subcategories=[it.subcategory for it, _ in kept], video_ids=[it.video_id for it, _ in kept],
         provenance={"extraction": {**settings, "listing_sha256": _listing_digest(items)}},

@@ -80,29 +80,34 @@ def multiscale(
     return (acc / len(scales)).astype(x.dtype, copy=False), out_steps
 
 
+def pad_sequences(seqs: Sequence[np.ndarray], max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stack ``[L_i, D]`` sequences into zero-padded ``float32 [N, T, D]`` and their lengths ``int32 [N]``.
+
+    ``max_frames`` fixes ``T`` (default: the longest sequence).
+    """
+    longest = max(seq.shape[0] for seq in seqs)
+    t = longest if max_frames is None else int(max_frames)
+    if t < longest:
+        raise ParameterError(f"max_frames={t} is shorter than the longest sequence ({longest} steps).")
+    out = np.zeros((len(seqs), t, seqs[0].shape[1]), np.float32)
+    lengths = np.empty(len(seqs), np.int32)
+    for i, seq in enumerate(seqs):
+        out[i, : seq.shape[0]] = seq
+        lengths[i] = seq.shape[0]
+    return out, lengths
+
+
 def multiscale_batch(
     videos: Sequence[np.ndarray],
     scales: Sequence[float] = DEFAULT_SCALES,
     mode: str = "aligned",
     max_frames: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply :func:`multiscale` to each video and pad to ``[N, T, D]``.
+    """Apply :func:`multiscale` to each video and pad to ``[N, T, D]`` (:func:`pad_sequences`).
 
-    ``max_frames`` fixes ``T`` (default: the longest result). Returns
-    ``(features float32 [N, T, D], num_frames int32 [N])``.
+    Returns ``(features float32 [N, T, D], num_frames int32 [N])``.
     """
-    results = [multiscale(v, scales, mode) for v in videos]
-    longest = max(r[0].shape[0] for r in results)
-    t = longest if max_frames is None else int(max_frames)
-    if t < longest:
-        raise ParameterError(f"max_frames={t} is shorter than the longest multi-scale sequence ({longest} steps).")
-    d = results[0][0].shape[1]
-    out = np.zeros((len(results), t, d), np.float32)
-    lengths = np.empty(len(results), np.int32)
-    for i, (seq, n) in enumerate(results):
-        out[i, : seq.shape[0]] = seq
-        lengths[i] = n
-    return out, lengths
+    return pad_sequences([multiscale(v, scales, mode)[0] for v in videos], max_frames)
 
 
 def source_positions(length: int, scales: Sequence[float] = DEFAULT_SCALES, mode: str = "aligned") -> np.ndarray:
