@@ -27,6 +27,12 @@ def _human_bytes(n: int) -> str:
 def format_summary(s: dict) -> str:
     """Text of ``vidstudy inspect`` from :meth:`FeatureFile.summary`."""
     nf = s["num_frames"]
+    origin = []
+    if s.get("extraction"):
+        ext, smp = s["extraction"], s["extraction"]["sampling"]
+        how = "uniformly" if smp["clips"] == 1 else f"in {smp['clips']} clips"
+        origin = [f"extracted by  {ext['backbone']}, up to {smp['num_frames']} frames {how} at "
+                  f"{smp['frame_size']}x{smp['frame_size']}"]
     lines = [
         f"file          {s['path']}",
         f"videos (N)    {s['num_videos']}",
@@ -35,18 +41,13 @@ def format_summary(s: dict) -> str:
         f"dtype         {s['dtype']}",
         f"size on disk  {_human_bytes(s['size_on_disk_bytes'])}",
         f"multi_scale   {s['multi_scale']}",
+        *origin,
         f"num_frames    min {nf['min']}  median {nf['median']:g}  max {nf['max']}",
         "videos per class",
     ]
     width = max(len(c) for c in s["videos_per_class"])
     for name, count in s["videos_per_class"].items():
         lines.append(f"  {name:<{width}}  {count}")
-    ext = s.get("extraction")
-    if ext:
-        smp = ext["sampling"]
-        how = "uniformly" if smp["clips"] == 1 else f"in {smp['clips']} clips"
-        lines.insert(7, f"extracted by  {ext['backbone']}, up to {smp['num_frames']} frames {how} at "
-                        f"{smp['frame_size']}x{smp['frame_size']}")
     if s["videos_per_subcategory"]:
         lines.append("videos per subcategory")
         for cls, subs in s["videos_per_subcategory"].items():
@@ -144,11 +145,9 @@ def _cmd_book(args) -> None:
 
 
 def _load_backbone(spec: str | None, device: str):
-    """``module:factory`` -> ``factory(device=device)``; None -> the built-in EfficientNet-Lite0."""
-    from .backbone import lite0_backbone
-
+    """``module:factory`` -> ``factory(device=device)``; None leaves the choice to ``extract`` (EfficientNet-Lite0)."""
     if spec is None:
-        return lite0_backbone(device=device)
+        return None
     import importlib
 
     module, _, attr = spec.partition(":")
@@ -168,7 +167,7 @@ def _cmd_extract(args) -> None:
     sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
     t0 = time.perf_counter()
     report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, args.device),
-                     sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
+                     device=args.device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
                      batch_size=args.batch_size, workers=args.workers, progress=not args.quiet)
     for split, r in report["splits"].items():
         state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"

