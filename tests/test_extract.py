@@ -147,6 +147,14 @@ def test_a_second_run_reuses_finished_splits_and_redoes_changed_ones(video_tree,
     assert FeatureFile(out / feature_file_name("val")).feature_dim == 3
 
 
+def test_features_can_be_written_inside_the_video_folder(tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
+    for _ in range(2):  # the second run must not take the output folder for a split
+        report = extract(tree, tree / "features", backbone=_colour_backbone(), progress=False)
+        assert list(report["splits"]) == ["val"]
+
+
 def test_no_multiscale_keeps_true_lengths_and_workers_agree(tmp_path):
     tree = tmp_path / "videos"
     write_video(tree / "test" / "A" / "s" / "short.mp4", _clip("disc", 5, 0))

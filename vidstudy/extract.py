@@ -65,18 +65,20 @@ def _video_files(folder: Path) -> list[Path]:
                   if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
-def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = None
-                ) -> tuple[dict[str, list[VideoItem]], dict[str, int]]:
+def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = None,
+                out_dir: str | os.PathLike | None = None) -> tuple[dict[str, list[VideoItem]], dict[str, int]]:
     """The videos of each split and the category mapping ``{name: id}`` (sorted names).
 
-    ``splits`` defaults to every split folder in ``video_dir``. A missing folder,
+    ``splits`` defaults to every split folder in ``video_dir`` except ``out_dir``
+    (features may be written inside the video folder). A missing folder,
     an empty split folder or an empty category folder raises :class:`ParameterError`
     naming it. Videos directly in a category folder get the subcategory ``""``.
     """
     root = Path(video_dir)
     if not root.is_dir():
         raise ParameterError(f"{root}: video folder does not exist.")
-    split_dirs = [root / s for s in splits] if splits else _visible_dirs(root)
+    out = Path(out_dir).resolve() if out_dir is not None else None
+    split_dirs = [root / s for s in splits] if splits else [d for d in _visible_dirs(root) if d.resolve() != out]
     if not split_dirs:
         raise ParameterError(f"{root}: has no split folders (expected {root}/{{split}}/{{Category}}/{{Subcategory}}/videos).")
     found: dict[str, list[VideoItem]] = {}
@@ -270,7 +272,7 @@ def extract(
         raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
     if workers < 0:
         raise ParameterError(f"workers must be 0 (decode here) or more, got {workers}.")
-    found, mapping = scan_videos(video_dir, splits)
+    found, mapping = scan_videos(video_dir, splits, out_dir)
     if backbone is None:
         from .backbone import lite0_backbone
 
