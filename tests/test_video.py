@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from vidstudy.errors import ParameterError
-from vidstudy.video import Sampling, VideoError, count_packets, frame_indices, read_frames, write_video
+from vidstudy import video
+from vidstudy.video import (
+    Sampling,
+    VideoError,
+    count_packets,
+    frame_indices,
+    read_frames,
+    scan_packets,
+    seek_plan,
+    write_video,
+)
 
 
 def test_uniform_sampling_spreads_distinct_frames_over_the_whole_video():
@@ -66,3 +76,25 @@ def test_unusable_files_raise_a_reason(tmp_path):
         read_frames(tmp_path / "junk.mp4", Sampling())
     with pytest.raises(VideoError, match="at least 3"):
         read_frames(two, Sampling())
+
+
+def test_seek_plan_seeks_only_past_frames_already_decoded():
+    keyframes = np.array([0, 10, 20, 30])
+    seeks, cost = seek_plan(np.array([5, 25, 27, 33]), keyframes)
+    assert seeks == [True, True, False, True]
+    assert cost == 6 + 6 + 2 + 4  # 0..5, 20..25, 26..27, 30..33
+    assert seek_plan(np.arange(40), keyframes)[1] == 40  # dense sampling: no saving
+
+
+def test_long_videos_are_read_by_seeking_to_the_same_frames(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    clip = np.repeat(rng.integers(0, 255, (40, 1, 1, 3), dtype=np.uint8), 5, axis=0)  # 200 frames
+    clip = np.broadcast_to(clip, (200, 32, 48, 3)).copy()
+    clip[:, :4, :4] = np.arange(200, dtype=np.uint8)[:, None, None, None]
+    path = write_video(tmp_path / "long.mp4", clip, gop=10)
+    index = scan_packets(path)
+    assert index.count == 200 and index.keyframes is not None and len(index.keyframes) >= 20
+    sampling = Sampling(num_frames=8, frame_size=32)
+    straight = read_frames(path, sampling, seek=False)
+    monkeypatch.setattr(video, "_decode", lambda *a: pytest.fail("decoded straight through instead of seeking"))
+    np.testing.assert_array_equal(read_frames(path, sampling), straight)

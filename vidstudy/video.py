@@ -14,9 +14,11 @@ extractor records it and moves on.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
@@ -92,23 +94,53 @@ def _reason(exc: Exception) -> str:
     return " ".join(str(text).split())
 
 
-def count_packets(path: Path) -> int:
-    """Number of video packets (frames, for the usual codecs), read without decoding."""
+@dataclass(frozen=True)
+class PacketIndex:
+    """What demuxing (no decoding) tells about a video stream.
+
+    ``count`` is the number of video packets (frames, for the usual codecs).
+    ``frame_pts`` are their presentation timestamps in display order and
+    ``keyframes`` the frame indices where decoding can start after a seek; both
+    are ``None`` when the container does not give every packet a timestamp.
+    """
+
+    count: int
+    frame_pts: np.ndarray | None = None
+    keyframes: np.ndarray | None = None
+
+
+def scan_packets(path: str | os.PathLike) -> PacketIndex:
+    """Demux the video stream of ``path`` (a damaged tail ends the scan) into a :class:`PacketIndex`."""
     import av
 
-    container = _open(path)
+    container = _open(Path(path))
+    pts: list = []
+    keys: list = []
     try:
-        stream = container.streams.video[0]
-        n = 0
         try:
-            for packet in container.demux(stream):
+            for packet in container.demux(container.streams.video[0]):
                 if packet.size:
-                    n += 1
+                    pts.append(packet.pts)
+                    keys.append(bool(packet.is_keyframe))
         except av.error.FFmpegError:
-            pass  # a damaged tail: count what could be read
-        return n
+            pass  # a damaged tail: index what could be read
     finally:
         container.close()
+    if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
+        return PacketIndex(len(pts))
+    order = np.argsort(np.asarray(pts, np.int64), kind="stable")
+    frame_pts = np.asarray(pts, np.int64)[order]
+    keyframes = np.flatnonzero(np.asarray(keys)[order])
+    return PacketIndex(len(pts), frame_pts, keyframes if keyframes.size and keyframes[0] == 0 else None)
+
+
+def count_packets(path: str | os.PathLike) -> int:
+    """Number of video packets (frames, for the usual codecs), read without decoding."""
+    return scan_packets(path).count
+
+
+def _convert(frame, size: int) -> np.ndarray:
+    return frame.to_ndarray(width=size, height=size, format="rgb24", interpolation="AREA")
 
 
 def _decode(path: Path, wanted: np.ndarray, size: int) -> tuple[list[np.ndarray], int]:
@@ -129,7 +161,7 @@ def _decode(path: Path, wanted: np.ndarray, size: int) -> tuple[list[np.ndarray]
         try:
             for frame in container.decode(stream):
                 if n in keep:
-                    frames.append(frame.to_ndarray(width=size, height=size, format="rgb24", interpolation="AREA"))
+                    frames.append(_convert(frame, size))
                 n += 1
                 if n > last and last >= 0 and len(frames) == len(keep):
                     break
@@ -140,18 +172,79 @@ def _decode(path: Path, wanted: np.ndarray, size: int) -> tuple[list[np.ndarray]
     return frames, n
 
 
-def read_frames(path: str | os.PathLike, sampling: Sampling) -> np.ndarray:
+def seek_plan(wanted: np.ndarray, keyframes: np.ndarray) -> tuple[list[bool], int]:
+    """Per wanted frame, whether to seek to its keyframe first; and the frames decoded that way.
+
+    A seek pays off when the keyframe before the next wanted frame lies beyond
+    the frames already decoded: decoding then starts there instead of running on.
+    """
+    seeks, cost, pos = [], 0, -1
+    for w in wanted:
+        key = int(keyframes[np.searchsorted(keyframes, w, side="right") - 1])
+        seek = key > pos
+        cost += w - (key - 1 if seek else pos)
+        seeks.append(seek)
+        pos = int(w)
+    return seeks, cost
+
+
+def _decode_seeking(path: Path, wanted: np.ndarray, index: PacketIndex, seeks: list[bool], size: int
+                    ) -> list[np.ndarray] | None:
+    """Decode the ``wanted`` frames by seeking to keyframes; ``None`` if anything does not go to plan."""
+    import av
+
+    container = _open(path)
+    frames: list[np.ndarray] = []
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        decoded = None
+        for w, seek in zip(wanted, seeks):
+            target = int(index.frame_pts[w])
+            if seek or decoded is None:
+                key_pts = int(index.frame_pts[index.keyframes[np.searchsorted(index.keyframes, w, side="right") - 1]])
+                container.seek(key_pts, stream=stream, backward=True)
+                decoded = container.decode(stream)
+            for frame in decoded:
+                if frame.pts is None:
+                    return None
+                if frame.pts >= target:
+                    if frame.pts != target:
+                        return None
+                    frames.append(_convert(frame, size))
+                    break
+            else:
+                return None
+    except av.error.FFmpegError:
+        return None
+    finally:
+        container.close()
+    return frames
+
+
+def read_frames(path: str | os.PathLike, sampling: Sampling, seek: bool = True) -> np.ndarray:
     """The sampled frames of one video as ``uint8 [L, S, S, 3]`` RGB (``S = sampling.frame_size``).
 
-    The frame count comes from the container's packets; when fewer frames decode
-    than that (a damaged or truncated file), the frames are chosen again from
-    what does decode. Raises :class:`VideoError` when fewer than 3 frames decode.
+    The frame count comes from the container's packets. When the packets carry
+    timestamps and keyframes, and seeking to keyframes decodes fewer than half
+    the frames that decoding straight through would (long videos), the frames are
+    reached by seeking; otherwise, or if seeking does not land on the expected
+    frames, by decoding in order. When fewer frames decode than the packets
+    promise (a damaged or truncated file), the frames are chosen again from what
+    does decode. ``seek=False`` always decodes in order (the frames are the same).
+    Raises :class:`VideoError` when fewer than 3 frames decode.
     """
     path = Path(path)
-    total = count_packets(path)
-    if total < MIN_FRAMES:
-        raise VideoError(f"has {total} frame(s); at least {MIN_FRAMES} are needed")
-    wanted = frame_indices(total, sampling)
+    index = scan_packets(path)
+    if index.count < MIN_FRAMES:
+        raise VideoError(f"has {index.count} frame(s); at least {MIN_FRAMES} are needed")
+    wanted = frame_indices(index.count, sampling)
+    if seek and index.keyframes is not None:
+        seeks, cost = seek_plan(wanted, index.keyframes)
+        if 2 * cost < int(wanted[-1]) + 1:
+            frames = _decode_seeking(path, wanted, index, seeks, sampling.frame_size)
+            if frames is not None:
+                return np.stack(frames)
     frames, decoded = _decode(path, wanted, sampling.frame_size)
     if len(frames) < len(wanted):
         if decoded < MIN_FRAMES:
@@ -173,26 +266,32 @@ def read_frames_or_reason(path: str, sampling: Sampling) -> tuple[np.ndarray | N
         return None, f"cannot be read ({exc.strerror or exc})"
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int = 24, codec: str = "libx264") -> Path:
-    """Encode ``uint8 [L, H, W, 3]`` RGB frames to a video file with PyAV (H and W even for H.264).
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int = 24, codec: str = "libx264",
+                gop: int | None = None) -> Path:
+    """Encode RGB frames, ``uint8 [H, W, 3]`` each (an ``[L, H, W, 3]`` array or any iterable), with PyAV.
 
-    Used by the tests and the book to make small clips; the file is written atomically.
+    H and W must be even for H.264. ``gop`` sets the keyframe interval (default:
+    the encoder's). Used by the tests, the book and the benchmarks to make clips;
+    the file is written atomically.
     """
     import av
 
     from .runs import atomic_path
 
-    frames = np.asarray(frames, dtype=np.uint8)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ParameterError(f"frames must be uint8 RGB [L, H, W, 3], got shape {frames.shape}.")
     path = Path(path)
+    frames = iter(frames)
+    first = np.asarray(next(frames, np.empty((0, 0, 0), np.uint8)))
+    if first.ndim != 3 or first.shape[-1] != 3 or first.dtype != np.uint8:
+        raise ParameterError(f"frames must be uint8 RGB images [H, W, 3], got {first.dtype} {first.shape}.")
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format=path.suffix.lstrip(".").replace("mkv", "matroska")) as out:
             stream = out.add_stream(codec, rate=fps)
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
+            stream.width, stream.height = first.shape[1], first.shape[0]
             stream.pix_fmt = "yuv420p"
-            for img in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            if gop is not None:
+                stream.codec_context.gop_size = int(gop)
+            for img in itertools.chain([first], frames):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")):
                     out.mux(packet)
             for packet in stream.encode():
                 out.mux(packet)
