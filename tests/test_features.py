@@ -136,6 +136,36 @@ def test_writer_refuses_bad_arrays_and_writes_nothing(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+class _RowSource:
+    """An array-like that hands out rows on request and records the requests."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype, self.requests = array, array.shape, array.dtype, []
+
+    def __getitem__(self, rows):
+        self.requests.append((rows.start, rows.stop))
+        return self.array[rows]
+
+
+def test_writer_reads_an_array_like_block_by_block(tmp_path, monkeypatch):
+    arrays = original_arrays(n=6, **SMALL)
+    monkeypatch.setattr("vidstudy.features._VALUE_CHECK_BLOCK", 2 * SMALL["t"] * SMALL["d"] * 4)
+    source = _RowSource(arrays["features"])
+    write_feature_file(tmp_path / "lazy.h5", **{**arrays, "features": source})
+    assert source.requests == [(0, 2), (2, 4), (4, 6)]
+    write_feature_file(tmp_path / "whole.h5", **arrays)
+    np.testing.assert_array_equal(FeatureFile(tmp_path / "lazy.h5").padded(), FeatureFile(tmp_path / "whole.h5").padded())
+
+
+def test_writer_refuses_values_that_overflow_float32(tmp_path):
+    arrays = original_arrays(**SMALL)
+    features = arrays["features"].astype(np.float64)
+    features[1, 0, 0] = 1e300
+    with pytest.raises(FeatureFileError, match=r"NaN or infinite values inside the valid frames \(video 1, step 0\)"):
+        write_feature_file(tmp_path / "x.h5", **{**arrays, "features": features})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_writer_failure_midway_leaves_no_partial_file(tmp_path, monkeypatch):
     target = tmp_path / "x.h5"
     write_feature_file(target, **original_arrays(**SMALL))

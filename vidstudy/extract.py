@@ -38,7 +38,8 @@ import numpy as np
 
 from .errors import ParameterError, VidstudyError
 from .features import feature_file_name, write_feature_file
-from .multiscale import DEFAULT_SCALES, multiscale_batch, pad_sequences
+from .multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
+from .multiscale import multiscale as combine_scales
 from .runs import atomic_path, write_json
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 
@@ -166,6 +167,29 @@ def _frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> 
     return feats
 
 
+class _SplitFeatures:
+    """A split's ``[N, T, D]`` features, read from the per-video frame features a block of rows at a time.
+
+    With ``scales`` each video is combined over them (:func:`vidstudy.multiscale.multiscale`);
+    with ``None`` its frame features are kept as they are. Only the ``.npy`` headers
+    are read up front, so a split larger than memory can be written.
+    """
+
+    def __init__(self, files: Sequence[Path], scales: Sequence[float] | None):
+        self.files, self.scales = list(files), scales
+        shapes = [np.load(f, mmap_mode="r").shape for f in self.files]
+        lengths = [n if scales is None else multiscale_length(n, scales) for n, _ in shapes]
+        self.num_frames = np.array(lengths, np.int32)
+        self.shape = (len(self.files), int(self.num_frames.max()), int(shapes[0][1]))
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        seqs = [np.load(f) for f in self.files[rows]]
+        if self.scales is not None:
+            seqs = [combine_scales(x, self.scales)[0] for x in seqs]
+        return pad_sequences(seqs, self.shape[1])[0]
+
+
 def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
                   settings: dict, *, batch_size: int, workers: int, progress: bool) -> dict:
     """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry."""
@@ -212,22 +236,19 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
         if skip.exists():
             skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
         else:
-            kept.append((it, np.load(partial / f"{key}.npy")))
+            kept.append(it)
     entry = {"file": None, "videos_found": len(items), "videos_written": len(kept), "resumed": resumed,
              "skipped": skipped, "frames_extracted": frames_done, "seconds": round(seconds, 3),
              "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
     if not kept:
         return entry
-    seqs = [feats for _, feats in kept]
-    if settings["multiscale"]:
-        features, num_frames = multiscale_batch(seqs, settings["scales"])
-    else:
-        features, num_frames = pad_sequences(seqs)
+    features = _SplitFeatures([partial / f"{_key(it.video_id)}.npy" for it in kept],
+                              settings["scales"] if settings["multiscale"] else None)
     path = write_feature_file(
         out_dir / feature_file_name(split), features,
-        labels=np.array([mapping[it.category] for it, _ in kept], np.int64), num_frames=num_frames,
+        labels=np.array([mapping[it.category] for it in kept], np.int64), num_frames=features.num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
-        subcategories=[it.subcategory for it, _ in kept], video_ids=[it.video_id for it, _ in kept],
+        subcategories=[it.subcategory for it in kept], video_ids=[it.video_id for it in kept],
         provenance={"extraction": {**settings, "listing_sha256": _listing_digest(items)}},
     )
     shutil.rmtree(partial)

@@ -330,14 +330,17 @@ def write_feature_file(
     """Validate and write a feature file in the study's schema, atomically.
 
     ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
-    ``compression_level``, one chunk per video). ``provenance`` maps
+    ``compression_level``, one chunk per video): an array, or any object with
+    ``shape``, ``dtype`` and ``features[start:stop]`` returning the rows as an array,
+    which is read a block at a time (so a split larger than memory can be written). ``provenance`` maps
     ``"simulation"`` (the simulator's settings) or ``"extraction"`` (the extractor's)
     to a JSON-able mapping, stored as a JSON attribute of that name. Nothing is
     written if any check fails.
     """
     path = Path(path)
     where = str(path)
-    features = np.asarray(features)
+    if not hasattr(features, "shape"):
+        features = np.asarray(features)
     labels = np.asarray(labels)
     num_frames = np.asarray(num_frames)
     mapping = parse_category_mapping(dict(category_mapping), where)
@@ -347,14 +350,15 @@ def write_feature_file(
     if unknown:
         raise FeatureFileError(f"{where}: unknown provenance {unknown}; known: {', '.join(PROVENANCE_KEYS)}.")
     n, t, d = features.shape
-    for sl in _blocks(n, t * d * features.dtype.itemsize):
-        _check_finite(where, features[sl], num_frames[sl], sl.start)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp:  # a failed check below removes the temporary file
         with h5py.File(tmp, "w") as f:
-            f.create_dataset(
-                "features", data=features.astype(np.float32, copy=False), chunks=(1, t, d),
-                compression="gzip", compression_opts=compression_level,
-            )
+            ds = f.create_dataset("features", shape=(n, t, d), dtype=np.float32, chunks=(1, t, d),
+                                  compression="gzip", compression_opts=compression_level)
+            for sl in _blocks(n, t * d * 4):
+                with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below
+                    block = np.asarray(features[sl], dtype=np.float32)
+                _check_finite(where, block, num_frames[sl], sl.start)
+                ds[sl] = block
             f.create_dataset("labels", data=labels.astype(np.int64))
             f.create_dataset("num_frames", data=num_frames.astype(np.int32))
             for name, values in extras.items():

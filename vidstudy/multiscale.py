@@ -32,6 +32,11 @@ def scale_length(length: int, scale: float) -> int:
     return max(1, int(length * scale))
 
 
+def multiscale_length(length: int, scales: Sequence[float] = DEFAULT_SCALES) -> int:
+    """Steps :func:`multiscale` gives a video of ``length`` frames: the longest scale's."""
+    return max(scale_length(length, s) for s in scales)
+
+
 def resample_indices(length: int, steps: int) -> np.ndarray:
     """``steps`` frame indices spread by ``linspace`` over ``0..length-1`` (rounded)."""
     return np.round(np.linspace(0, length - 1, steps)).astype(np.int64)
@@ -69,7 +74,7 @@ def multiscale(
     if mode not in ("aligned", "original"):
         raise ParameterError(f"mode must be 'aligned' or 'original', got {mode!r}.")
     length = x.shape[0]
-    out_steps = max(scale_length(length, s) for s in scales)
+    out_steps = multiscale_length(length, scales)
     acc = np.zeros((out_steps, x.shape[1]), dtype=np.float64)
     for s in scales:
         seq = x[resample_indices(length, scale_length(length, s))].astype(np.float64)
@@ -121,7 +126,7 @@ def source_positions(length: int, scales: Sequence[float] = DEFAULT_SCALES, mode
     """
     if mode not in ("aligned", "original"):
         raise ParameterError(f"mode must be 'aligned' or 'original', got {mode!r}.")
-    out_steps = max(scale_length(length, s) for s in scales)
+    out_steps = multiscale_length(length, scales)
     pos = np.full((out_steps, len(scales)), np.nan)
     for j, s in enumerate(scales):
         n = scale_length(length, s)

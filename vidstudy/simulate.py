@@ -54,7 +54,7 @@ import numpy as np
 
 from .errors import ParameterError
 from .features import SPLITS, STUDY_CATEGORIES, class_names, feature_file_name, write_feature_file
-from .multiscale import DEFAULT_SCALES, multiscale_batch, scale_length
+from .multiscale import DEFAULT_SCALES, multiscale_batch, multiscale_length
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class SimulationConfig:
     @property
     def max_frames(self) -> int:
         """T of the written files: the longest multi-scale length."""
-        return max(scale_length(self.max_raw_frames, s) for s in self.scales)
+        return multiscale_length(self.max_raw_frames, self.scales)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
