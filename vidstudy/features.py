@@ -331,11 +331,11 @@ def write_feature_file(
 
     ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
     ``compression_level``, one chunk per video): an array, or any object with
-    ``shape``, ``dtype`` and ``features[start:stop]`` returning the rows as an array,
-    which is read a block at a time (so a split larger than memory can be written). ``provenance`` maps
-    ``"simulation"`` (the simulator's settings) or ``"extraction"`` (the extractor's)
-    to a JSON-able mapping, stored as a JSON attribute of that name. Nothing is
-    written if any check fails.
+    ``shape``, ``dtype`` and ``features[start:stop]`` returning those rows as an
+    array. It is read a block at a time, so a split larger than memory can be
+    written. ``provenance`` maps ``"simulation"`` (the simulator's settings) or
+    ``"extraction"`` (the extractor's) to a JSON-able mapping, stored as a JSON
+    attribute of that name. Nothing is written if any check fails.
     """
     path = Path(path)
     where = str(path)
