@@ -69,6 +69,15 @@ def test_any_torch_module_can_be_a_backbone():
         top_classes(bb, np.zeros((1, 32, 32, 3), np.uint8))
 
 
+@pytest.mark.parametrize(("device", "message"), [("foo", "not a torch device"), ("cuda:7", "not available")])
+def test_unusable_devices_are_named(device, message):
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    module = torch.nn.Identity()
+    with pytest.raises(ParameterError, match=message):
+        ImageBackbone(module, input_size=32, mean=(0, 0, 0), std=(1, 1, 1), name="x", device=device)
+
+
 def test_class_names_are_the_imagenet_1k_list():
     names = imagenet_classes()
     assert len(names) == 1000 and names[285] == "Egyptian cat" and names[967] == "espresso"

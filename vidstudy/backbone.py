@@ -169,6 +169,21 @@ def load_lite0(weights: str | None = None) -> EfficientNetLite0:
     return model.eval()
 
 
+def torch_device(device: str | torch.device) -> torch.device:
+    """``device`` as a ``torch.device``, checked to exist on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device (--device) {device!r} is not a torch device: use cpu, cuda, cuda:N or mps.") from None
+    available = {
+        "cuda": lambda: torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count(),
+        "mps": torch.backends.mps.is_available,
+    }.get(dev.type, lambda: True)
+    if not available():
+        raise ParameterError(f"device (--device) {device!r} is not available on this machine (torch {torch.__version__}).")
+    return dev
+
+
 class ImageBackbone:
     """A torch image model as a backbone: ``uint8 [B, H, W, 3]`` RGB frames -> ``float32 [B, D]``.
 
@@ -183,7 +198,7 @@ class ImageBackbone:
                  device: str | torch.device = "cpu"):
         if int(input_size) < 16:
             raise ParameterError(f"input_size must be at least 16 pixels, got {input_size}.")
-        self.device = torch.device(device)
+        self.device = torch_device(device)
         self.module = module.to(self.device).eval()
         self.input_size = int(input_size)
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
