@@ -180,6 +180,11 @@ def test_layout_problems_name_the_folder_and_write_nothing(tmp_path):
     with pytest.raises(ParameterError, match=r"v2/train/Gaming: category folder has no video files"):
         extract(tmp_path / "v2", out, backbone=lambda x: x)
     assert not out.exists()
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ParameterError, match="file: video folder is a file"):
+        extract(tmp_path / "file", out, backbone=lambda x: x)
+    with pytest.raises(ParameterError, match="file: output folder is a file"):
+        extract(tmp_path / "v2", tmp_path / "file", backbone=lambda x: x)
 
 
 def test_a_split_with_no_usable_video_is_an_error_with_the_report(tmp_path):

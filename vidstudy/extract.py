@@ -77,7 +77,7 @@ def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = Non
     """
     root = Path(video_dir)
     if not root.is_dir():
-        raise ParameterError(f"{root}: video folder does not exist.")
+        raise ParameterError(f"{root}: video folder {'is a file, not a folder' if root.exists() else 'does not exist'}.")
     out = Path(out_dir).resolve() if out_dir is not None else None
     split_dirs = [root / s for s in splits] if splits else [d for d in _visible_dirs(root) if d.resolve() != out]
     if not split_dirs:
@@ -293,6 +293,8 @@ def extract(
         raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
     if workers < 0:
         raise ParameterError(f"workers must be 0 (decode here) or more, got {workers}.")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise ParameterError(f"{out_dir}: output folder is a file, not a folder.")
     found, mapping = scan_videos(video_dir, splits, out_dir)
     if backbone is None:
         from .backbone import lite0_backbone
