@@ -80,8 +80,9 @@ def test_unusable_files_raise_a_reason(tmp_path):
 
 def test_seek_plan_seeks_only_past_frames_already_decoded():
     keyframes = np.array([0, 10, 20, 30])
-    seeks, cost = seek_plan(np.array([5, 25, 27, 33]), keyframes)
-    assert seeks == [True, True, False, True]
+    starts, cost = seek_plan(np.array([5, 25, 27, 33]), keyframes)
+    assert [start is not None for start in starts] == [True, True, False, True]
+    assert starts == [0, 20, None, 30]
     assert cost == 6 + 6 + 2 + 4  # 0..5, 20..25, 26..27, 30..33
     assert seek_plan(np.arange(40), keyframes)[1] == 40  # dense sampling: no saving
 

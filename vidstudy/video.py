@@ -172,25 +172,26 @@ def _decode(path: Path, wanted: np.ndarray, size: int) -> tuple[list[np.ndarray]
     return frames, n
 
 
-def seek_plan(wanted: np.ndarray, keyframes: np.ndarray) -> tuple[list[bool], int]:
-    """Per wanted frame, whether to seek to its keyframe first; and the frames decoded that way.
+def seek_plan(wanted: np.ndarray, keyframes: np.ndarray) -> tuple[list[int | None], int]:
+    """Per wanted frame, the keyframe to seek to first (``None``: decode on); and the frames decoded that way.
 
     A seek pays off when the keyframe before the next wanted frame lies beyond
     the frames already decoded: decoding then starts there instead of running on.
+    The first wanted frame always starts with a seek.
     """
-    seeks, cost, pos = [], 0, -1
+    starts, cost, pos = [], 0, -1
     for w in wanted:
         key = int(keyframes[np.searchsorted(keyframes, w, side="right") - 1])
         seek = key > pos
         cost += w - (key - 1 if seek else pos)
-        seeks.append(seek)
+        starts.append(key if seek else None)
         pos = int(w)
-    return seeks, cost
+    return starts, cost
 
 
-def _decode_seeking(path: Path, wanted: np.ndarray, index: PacketIndex, seeks: list[bool], size: int
+def _decode_seeking(path: Path, wanted: np.ndarray, frame_pts: np.ndarray, starts: list[int | None], size: int
                     ) -> list[np.ndarray] | None:
-    """Decode the ``wanted`` frames by seeking to keyframes; ``None`` if anything does not go to plan."""
+    """Decode the ``wanted`` frames, seeking to the planned keyframes; ``None`` if anything does not go to plan."""
     import av
 
     container = _open(path)
@@ -198,12 +199,10 @@ def _decode_seeking(path: Path, wanted: np.ndarray, index: PacketIndex, seeks: l
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        decoded = None
-        for w, seek in zip(wanted, seeks):
-            target = int(index.frame_pts[w])
-            if seek or decoded is None:
-                key_pts = int(index.frame_pts[index.keyframes[np.searchsorted(index.keyframes, w, side="right") - 1]])
-                container.seek(key_pts, stream=stream, backward=True)
+        for w, start in zip(wanted, starts):
+            target = int(frame_pts[w])
+            if start is not None:
+                container.seek(int(frame_pts[start]), stream=stream, backward=True)
                 decoded = container.decode(stream)
             for frame in decoded:
                 if frame.pts is None:
@@ -240,9 +239,9 @@ def read_frames(path: str | os.PathLike, sampling: Sampling, seek: bool = True) 
         raise VideoError(f"has {index.count} frame(s); at least {MIN_FRAMES} are needed")
     wanted = frame_indices(index.count, sampling)
     if seek and index.keyframes is not None:
-        seeks, cost = seek_plan(wanted, index.keyframes)
+        starts, cost = seek_plan(wanted, index.keyframes)
         if 2 * cost < int(wanted[-1]) + 1:
-            frames = _decode_seeking(path, wanted, index, seeks, sampling.frame_size)
+            frames = _decode_seeking(path, wanted, index.frame_pts, starts, sampling.frame_size)
             if frames is not None:
                 return np.stack(frames)
     frames, decoded = _decode(path, wanted, sampling.frame_size)
