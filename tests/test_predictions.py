@@ -1,8 +1,10 @@
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from vidstudy.cli import main
 from vidstudy.config import apply_overrides, preset
@@ -43,8 +45,12 @@ def test_store_that_does_not_match_is_refused_and_stale_store_rebuilt(run_dir, t
     assert not rebuilt
     best = run_dir / "members" / "ensemble_model_1" / "best.pt"
     st = best.stat()
-    os.utime(best, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # the checkpoint changed
-    with pytest.raises(VidstudyError, match="is stale"):
+    os.utime(best, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same content: still current
+    assert not ensure_predictions(run_dir)[1]
+    ckpt = torch.load(best, weights_only=True)
+    next(v for v in ckpt["model_state"].values() if v.is_floating_point()).add_(0.01)  # new content
+    torch.save(ckpt, best)
+    with pytest.raises(VidstudyError, match=r"is stale \(the ensemble_model_1 file .*best.pt is not the one it was made from"):
         load_predictions(run_dir, "val")
     store, rebuilt = ensure_predictions(run_dir)
     assert rebuilt and store["val"].probs.shape[0] == 3
@@ -59,12 +65,17 @@ def test_store_that_does_not_match_is_refused_and_stale_store_rebuilt(run_dir, t
     build_predictions(run_dir)
 
 
-def test_missing_store_is_named(tmp_path):
-    (tmp_path / "members" / "ensemble_model_0").mkdir(parents=True)
+def test_missing_store_and_members_are_named(run_dir, tmp_path):
+    with pytest.raises(VidstudyError, match="not a run folder"):
+        build_predictions(tmp_path)
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "predictions" / "val.npz").unlink()
     with pytest.raises(VidstudyError, match="val.npz: no stored predictions; run vidstudy predict"):
-        load_predictions(tmp_path, "val")
-    with pytest.raises(VidstudyError, match="members: no trained member"):
-        build_predictions(tmp_path, tmp_path)
+        load_predictions(run, "val")
+    (run / "members" / "ensemble_model_2" / "best.pt").unlink()
+    with pytest.raises(VidstudyError, match="ensemble_model_2/best.pt: missing, but the run's config names ensemble_model_2"):
+        build_predictions(run)
 
 
 def test_evaluate_writes_results_and_configuration_analysis(run_dir, capsys):

@@ -1,19 +1,25 @@
 """``vidstudy book``: execute the chapters with papermill, then build the HTML book.
 
+It needs the project checkout (``notebooks/``, ``book/``, ``_config.yml``,
+``_toc.yml``): the one the package lives in, else the current folder. An
+installed package alone refuses with one sentence and writes nothing.
+
 1. Data: with no ``--data``, the simulated default (or smoke) data is written to
-   ``data/{shape}-seed0`` once.
+   ``data/{shape}-seed0`` once (again only if its files record other settings).
 2. Chapters ``notebooks/NN_*.ipynb`` run in order with papermill into
    ``book/executed/`` (outputs kept, this environment's kernel). A chapter is
-   re-executed only when its inputs changed: its source, the parameters, the
-   package source, the data files, or an earlier chapter. Each executes into a
-   temporary file first, so a failing chapter leaves the previous book intact and
-   is reported as ``chapter NN_name failed in cell K: error``.
+   re-executed only when its inputs changed (:mod:`vidstudy.fingerprint`): its
+   source, the parameters, the package source, the content of the data files, or
+   an earlier chapter; the log says which. Each executes into a temporary file
+   first, so a failing chapter leaves the previous book intact and is reported as
+   ``chapter NN_name failed in cell K: error``. The chapters keep the runs of each
+   data folder and config in their own folder under ``run_dir``
+   (:func:`vidstudy.report.chapter_run`).
 3. ``jupyter-book build -W -n --keep-going .`` (``execute_notebooks: "off"``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -22,9 +28,11 @@ from pathlib import Path
 
 from .errors import ParameterError, VidstudyError
 from .features import SPLITS, feature_file_name
+from .fingerprint import difference, file_digest, fingerprint, input_key
 from .runs import atomic_path, write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent
+BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
 CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
             "07_recipes", "08_video_features")
 DEFAULT_PARAMS = {"data_dir": "", "run_dir": "runs/book", "preset": "cpu", "members": 4, "epochs": 0,
@@ -55,34 +63,48 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
     return params
 
 
-def default_data(root: Path, smoke: bool) -> Path:
-    """The simulated data the book uses when no data folder is given (written once)."""
-    from .simulate import simulate
+def default_data(folder: Path, smoke: bool) -> Path:
+    """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once)."""
+    from .simulate import ensure_simulated
 
     shape = "smoke" if smoke else "default"
-    out = root / "data" / f"{shape}-seed0"
-    if not all((out / feature_file_name(s)).exists() for s in SPLITS):
-        simulate(out, seed=0, shape=shape)
-    return out
+    return ensure_simulated(Path(folder) / f"{shape}-seed0", seed=0, shape=shape)
 
 
-def _digest(*parts: bytes) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(hashlib.sha256(p).digest())
-    return h.hexdigest()
+def is_checkout(folder: Path) -> bool:
+    """Whether ``folder`` holds the book's sources (a clone of the project)."""
+    return all((Path(folder) / name).exists() for name in BOOK_SOURCES)
 
 
-def _package_digest() -> bytes:
-    return "".join(_digest(p.read_bytes()) for p in sorted((ROOT / "vidstudy").glob("*.py"))).encode()
+def book_root(root: Path | None = None) -> Path:
+    """The checkout to build: ``root``, else the one this package lives in, else the current folder."""
+    for candidate in ([Path(root)] if root is not None else [PACKAGE.parent, Path.cwd()]):
+        if is_checkout(candidate):
+            return candidate
+    where = root if root is not None else Path.cwd()
+    raise VidstudyError(f"{where}: vidstudy book needs the project checkout ({', '.join(BOOK_SOURCES)}), which an "
+                        f"installed package does not ship; run it from a clone of the repository.")
 
 
-def _data_digest(data_dir: Path) -> bytes:
-    stamps = []
-    for s in SPLITS:
-        st = (data_dir / feature_file_name(s)).stat()
-        stamps.append([str((data_dir / feature_file_name(s)).resolve()), st.st_size, st.st_mtime_ns])
-    return json.dumps(stamps).encode()
+def _package_digest() -> str:
+    return input_key(fingerprint(values={str(p.relative_to(PACKAGE)): file_digest(p) for p in sorted(PACKAGE.rglob("*"))
+                                         if p.is_file() and "__pycache__" not in p.parts}))
+
+
+def chapter_inputs(name: str, params: dict, root: Path, data_dir: Path, package: str, previous: str) -> dict:
+    """The fingerprint of what an executed chapter is made from."""
+    files = {s: data_dir / feature_file_name(s) for s in SPLITS}
+    return fingerprint({**files, "notebook": root / "notebooks" / f"{name}.ipynb"}, params=params, package=package,
+                       previous_chapter=previous)
+
+
+def _read_stamps(path: Path) -> dict:
+    """The recorded inputs of each executed chapter; a missing or unreadable record means none."""
+    try:
+        stamps = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stamps if isinstance(stamps, dict) else {}
 
 
 def _hide_parameter_cells(path: Path) -> None:
@@ -116,28 +138,35 @@ def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
         _hide_parameter_cells(tmp)
 
 
-def build_book(params_file: Path | None = None, data: Path | None = None, smoke: bool = False, root: Path = ROOT,
+def build_book(params_file: Path | None = None, data: Path | None = None, smoke: bool = False, root: Path | None = None,
                echo=print) -> dict:
     """Execute what changed, then build ``_build/html``; returns the timings."""
+    root = book_root(root)
     params = resolve_params(params_file, data, smoke)
-    data_dir = Path(params["data_dir"]) if params["data_dir"] else default_data(root, smoke)
+    data_dir = Path(params["data_dir"]) if params["data_dir"] else default_data(root / "data", smoke)
     params["data_dir"] = str(data_dir)
+    for split in SPLITS:
+        if not (data_dir / feature_file_name(split)).is_file():
+            raise ParameterError(f"{data_dir / feature_file_name(split)}: feature file does not exist (--data must hold "
+                                 f"{', '.join(feature_file_name(s) for s in SPLITS)}).")
     out_dir = root / "book" / "executed"
     stamps_path = out_dir / ".stamps.json"
-    stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
-    chain = _digest(json.dumps(params, sort_keys=True).encode(), _package_digest(), _data_digest(data_dir))
+    stamps = _read_stamps(stamps_path)
+    package, previous = _package_digest(), ""
     timings = {}
     t_all = time.perf_counter()
     for name in CHAPTERS:
-        chain = _digest(chain.encode(), (root / "notebooks" / f"{name}.ipynb").read_bytes())
-        if stamps.get(name) == chain and (out_dir / f"{name}.ipynb").exists():
+        inputs = chapter_inputs(name, params, root, data_dir, package, previous)
+        previous = input_key(inputs)
+        changed = difference(stamps.get(name), inputs) if (out_dir / f"{name}.ipynb").exists() else "not executed yet"
+        if changed is None:
             echo(f"[book] {name}: unchanged, not re-executed")
             continue
         t0 = time.perf_counter()
-        echo(f"[book] {name}: executing ...")
+        echo(f"[book] {name}: executing ({changed}) ...")
         execute_chapter(name, params, root, out_dir)
         timings[name] = time.perf_counter() - t0
-        stamps[name] = chain
+        stamps[name] = inputs
         write_json(stamps_path, stamps)
         echo(f"[book] {name}: done in {timings[name]:.1f} s (total {time.perf_counter() - t_all:.1f} s)")
     t0 = time.perf_counter()

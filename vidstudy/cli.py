@@ -112,19 +112,20 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_predict(args) -> None:
-    from .predictions import EVAL_SPLITS, build_predictions, is_current, run_data_dir, store_path
+    from .predictions import ensure_predictions, store_path
     from .tta import view_names
 
-    views = view_names(args.subsequences)
-    data_dir = args.data_dir or run_data_dir(args.run_dir)
-    if not args.force and all(is_current(args.run_dir, s, data_dir, views, 0) for s in EVAL_SPLITS):
-        print(f"predictions in {store_path(args.run_dir, 'val').parent} are current; nothing to do (--force rebuilds)")
-        return
+    views = view_names(args.subsequences) if args.subsequences is not None else None
     t0 = time.perf_counter()
-    paths = build_predictions(args.run_dir, data_dir, views)
+    store, rebuilt = ensure_predictions(args.run_dir, views, data_dir=args.data_dir, force=args.force)
+    paths = {s: store_path(args.run_dir, s, args.data_dir) for s in store}
+    names = store["test"].view_names
+    if not rebuilt:
+        print(f"predictions {paths['val']} and {paths['test']} are current; nothing to do (--force rebuilds)")
+        return
     for split, path in paths.items():
         print(f"{split:<5} {path}")
-    print(f"predicted {len(views)} views ({', '.join(views)}) in {time.perf_counter() - t0:.1f} s")
+    print(f"predicted {len(names)} views ({', '.join(names)}) in {time.perf_counter() - t0:.1f} s")
 
 
 def _cmd_evaluate(args) -> None:
@@ -132,7 +133,8 @@ def _cmd_evaluate(args) -> None:
 
     results = evaluate_run(args.run_dir, args.data_dir, n_boot=args.bootstrap, subsequences=args.subsequences)
     print(format_report(results))
-    print(f"wrote {args.run_dir / 'results.json'} and {args.run_dir / 'configuration_analysis.json'} "
+    out = Path(results["results_dir"])
+    print(f"wrote {out / 'results.json'} and {out / 'configuration_analysis.json'} "
           f"(recombination {results['recombination_seconds']:.2f} s, no network run)")
 
 
@@ -213,15 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=_cmd_train)
     pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")
     pd_.add_argument("run_dir", type=Path)
-    pd_.add_argument("data_dir", type=Path, nargs="?", help="default: the data folder the run was trained on")
-    pd_.add_argument("--subsequences", type=int, default=1, help="random-subsequence views (default 1)")
+    pd_.add_argument("data_dir", type=Path, nargs="?",
+                     help="another folder whose test file to predict (default: the run's own val and test files)")
+    pd_.add_argument("--subsequences", type=int,
+                     help="random-subsequence views (default: those the store holds, else 1)")
     pd_.add_argument("--force", action="store_true", help="rebuild even when the store is current")
     pd_.set_defaults(func=_cmd_predict)
 
     ev = sub.add_parser("evaluate", help="votes, TTA, stacking, calibration and CIs from the store; writes results.json")
     ev.add_argument("run_dir", type=Path)
-    ev.add_argument("data_dir", type=Path, nargs="?", help="default: the data folder the run was trained on")
-    ev.add_argument("--subsequences", type=int, default=1)
+    ev.add_argument("data_dir", type=Path, nargs="?",
+                    help="evaluate on another folder's test file (default: the run's own); validation stays the run's own")
+    ev.add_argument("--subsequences", type=int,
+                    help="random-subsequence views (default: those the store holds, else 1)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
     ev.set_defaults(func=_cmd_evaluate)
     ex = sub.add_parser("extract", help="turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files")

@@ -85,12 +85,21 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
-        return cls(
-            preset=d["preset"], members=int(d["members"]), seed_base=int(d["seed_base"]),
-            model=ModelConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["model"].items()}),
-            train=TrainConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d["train"].items()}),
-        )
+    def from_dict(cls, d, where: str = "config") -> "RunConfig":
+        """Rebuild a config from :meth:`to_dict` output; ``where`` names the source in errors.
+
+        A key missing from ``d`` keeps its default (configs written by older versions
+        open); an unknown key or a value of the wrong type raises :class:`ParameterError`.
+        """
+        if not isinstance(d, dict):
+            raise ParameterError(f"{where}: a run config must be a JSON object, got {type(d).__name__}.")
+        top = {k: v for k, v in d.items() if k not in ("model", "train")}
+        config = cls()
+        config.model = _section(ModelConfig, d.get("model", {}), f"{where}: section 'model'")
+        config.train = _section(TrainConfig, d.get("train", {}), f"{where}: section 'train'")
+        for key, value in _section(cls, top, f"{where}:", nested=False).items():
+            setattr(config, key, value)
+        return config
 
     def validate(self) -> "RunConfig":
         m, t = self.model, self.train
@@ -116,6 +125,40 @@ class RunConfig:
             if not ok:
                 raise ParameterError(message + ".")
         return self
+
+
+def _typed(typ, value):
+    """``value`` as ``typ`` (int, float, str, bool or tuple[X, ...]), or raise ValueError."""
+    if typing.get_origin(typ) is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError
+        item = typing.get_args(typ)[0]
+        return tuple(_typed(item, v) for v in value)
+    if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if typ is bool and isinstance(value, bool) or typ in (int, str) and isinstance(value, typ) and not isinstance(value, bool):
+        return value
+    raise ValueError
+
+
+def _section(cls, values, where: str, nested: bool = True):
+    """Check the fields of one config section; returns the dataclass (or, with ``nested=False``, the typed values)."""
+    if not isinstance(values, dict):
+        raise ParameterError(f"{where} must be a JSON object, got {type(values).__name__}.")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(f.default_factory() if f.default_factory
+                                                                                    is not dataclasses.MISSING else None)}
+    unknown = sorted(set(values) - fields)
+    if unknown:
+        raise ParameterError(f"{where} has unknown keys {unknown}; known: {', '.join(sorted(fields))}.")
+    typed = {}
+    for key, value in values.items():
+        try:
+            typed[key] = _typed(hints[key], value)
+        except ValueError:
+            name = getattr(hints[key], "__name__", str(hints[key]))
+            raise ParameterError(f"{where} key {key!r} must be {name}, got {json.dumps(value)}.") from None
+    return cls(**typed) if nested else typed
 
 
 PRESETS = {

@@ -17,10 +17,10 @@ from . import calibration as cal
 from .config import RunConfig
 from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, leave_one_out, member_tta,
                        select_members, soft_vote, tta_ensemble)
-from .features import FeatureFile, feature_file_name
+from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
-from .predictions import Predictions, ensure_predictions, member_checkpoints, run_data_dir
-from .runs import write_json
+from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
+from .runs import member_checkpoints, write_json
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
 
@@ -134,21 +134,31 @@ def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile)
     }
 
 
-def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, subsequences: int = 1) -> dict:
-    """Make sure the store is current, recombine, and write ``results.json`` and ``configuration_analysis.json``."""
+def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, subsequences: int | None = None) -> dict:
+    """Make sure the store is current, recombine, and write ``results.json`` and ``configuration_analysis.json``.
+
+    ``subsequences`` asks for a store with that many random-subsequence views; by
+    default the store's own views are kept. With ``data_dir`` on other data than the
+    run's own, the test predictions are those of that folder and both files are
+    written beside its store (``RUN_DIR/other_data/...``); fitting still uses the
+    run's own validation split.
+    """
     from .tta import view_names
 
     run_dir = Path(run_dir)
-    data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
-    store, rebuilt = ensure_predictions(run_dir, data_dir, view_names(subsequences))
+    views = view_names(subsequences) if subsequences is not None else None
+    store, rebuilt = ensure_predictions(run_dir, views, data_dir=data_dir)
+    folder, test_file = split_target(run_dir, "test", data_dir)
+    out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store
     t0 = time.perf_counter()
     results = {"run_dir": str(run_dir), "class_names": store["test"].class_names, "views": store["test"].view_names,
-               "store_rebuilt": rebuilt, "n_boot": n_boot, "seed": seed}
+               "store_rebuilt": rebuilt, "n_boot": n_boot, "seed": seed,
+               "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
     results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed))
     results["recombination_seconds"] = time.perf_counter() - t0
-    write_json(run_dir / "results.json", results)
-    test_file = FeatureFile(data_dir / feature_file_name("test"))
-    write_json(run_dir / "configuration_analysis.json", configuration_analysis(run_dir, results, test_file))
+    results["results_dir"] = str(out_dir)
+    write_json(out_dir / "results.json", results)
+    write_json(out_dir / "configuration_analysis.json", configuration_analysis(run_dir, results, FeatureFile(test_file)))
     return results
 
 

@@ -10,7 +10,6 @@ experiments write runs of their own beside the main run
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,41 +18,38 @@ from .config import RunConfig
 from .ensemble import soft_vote, tta_ensemble
 from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
-from .predictions import Predictions, ensure_predictions
+from .predictions import Predictions, ensure_predictions, run_split_file
+from .runs import read_config
 from .train import train_ensemble
 from .tta import BASE_VIEWS
 
 
-def _run_config(run_dir) -> RunConfig:
-    """The config the main run was trained with (``RUN_DIR/config.json``)."""
-    return RunConfig.from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
-
-
-def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile, data_dir: Path,
+def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile,
                  views: list[str], init_from: Path | None = None) -> tuple[Predictions, float]:
     """Train (or reuse) a variant run and return its test predictions and training seconds."""
     out = Path(run_dir) / "experiments" / name
     # resume=True trains what is missing and reuses finished members of the same config.
-    summaries = train_ensemble(config, train, val, out, resume=True, plots=False, quiet=True, init_from=init_from)
-    store, _ = ensure_predictions(out, data_dir, views)
+    summaries = train_ensemble(config, train, val, out, resume=True, plots=False, quiet=True, init_from=init_from,
+                               test_file=run_split_file(run_dir, "test"))
+    store, _ = ensure_predictions(out, views)
     return store["test"], sum(s["wall_time_s"] for s in summaries)
 
 
-def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views, boost: float = 3.0,
+def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, views, boost: float = 3.0,
                        epochs: int = 3, lr: float = 3e-4):
     """(a) Fine-tune every member from its best checkpoint with the Animation class weight times ``boost``."""
-    cfg = _run_config(run_dir)
+    cfg = read_config(run_dir)
     animation = train.category_mapping.get("Animation", 0)
     boost_vec = tuple(boost if c == animation else 1.0 for c in range(train.num_classes))
     cfg.train = dataclasses.replace(cfg.train, epochs=epochs, lr=lr, warmup_epochs=0, patience=epochs, class_boost=boost_vec)
-    return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, Path(data_dir), views, init_from=Path(run_dir))
+    return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, views, init_from=Path(run_dir))
 
 
-def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, data_dir, views):
+def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, views):
     """(b) Retrain the ensemble with subcategory-balanced sampling within each class (same seeds)."""
-    cfg = _run_config(run_dir)
+    cfg = read_config(run_dir)
     cfg.train = dataclasses.replace(cfg.train, sampling="subcategory")
-    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, Path(data_dir), views)
+    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, views)
 
 
 def animation_subsequence_tta(test: Predictions, animation: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -14,9 +14,10 @@ through :func:`vidstudy.features.write_feature_file`.
 
 Long jobs: each video's frame features are saved under ``OUT_DIR/.partial/{split}/``
 as soon as they are computed, so a run that is interrupted resumes where it
-stopped; the split's file is written atomically once every video is done and the
-partial folder is then removed. A split whose file already records the same
-settings and the same video listing is not redone. Bad videos (unreadable, empty,
+stopped (a video whose content changed meanwhile is extracted again); the split's
+file is written atomically once every video is done and the partial folder is then
+removed. A split whose file records the same settings and the same videos (ids and
+content, :func:`split_inputs`) is not redone. Bad videos (unreadable, empty,
 fewer than 3 decodable frames) are skipped with a one-line warning and listed,
 with the reason, in ``OUT_DIR/extract_report.json``.
 """
@@ -38,6 +39,7 @@ import numpy as np
 
 from .errors import ParameterError, VidstudyError
 from .features import feature_file_name, write_feature_file
+from .fingerprint import difference, file_digest, fingerprint, input_key, plain
 from .multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
 from .multiscale import multiscale as combine_scales
 from .runs import atomic_path, write_json
@@ -106,16 +108,14 @@ def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = Non
     return found, {name: i for i, name in enumerate(categories)}
 
 
-def _listing_digest(items: Sequence[VideoItem]) -> str:
-    h = hashlib.sha256()
-    for it in items:
-        st = it.path.stat()
-        h.update(f"{it.video_id}\0{it.path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
+def split_inputs(items: Sequence[VideoItem], settings: dict) -> dict:
+    """The fingerprint of a split file's inputs: every video's content (by id) and the extraction settings."""
+    return fingerprint({it.video_id: it.path for it in items}, settings=settings)
 
 
-def _key(video_id: str) -> str:
-    return hashlib.sha256(video_id.encode()).hexdigest()[:24]
+def _key(item: VideoItem) -> str:
+    """The partial file name of a video: its id and its content, so a video changed since is extracted again."""
+    return hashlib.sha256(f"{item.video_id}\0{file_digest(item.path)}".encode()).hexdigest()[:24]
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
@@ -197,17 +197,23 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
 
     sampling = Sampling(**settings["sampling"])
     partial = out_dir / PARTIAL_DIR / split
-    partial_settings = {k: settings[k] for k in ("backbone", "sampling")}
+    partial_inputs = fingerprint(settings={k: settings[k] for k in ("backbone", "sampling")})
     stamp = partial / "settings.json"
-    if partial.exists() and (not stamp.exists() or json.loads(stamp.read_text()) != partial_settings):
-        _warn(f"{partial}: made with other settings; starting split {split!r} again.")
-        shutil.rmtree(partial)
+    if partial.exists():
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        changed = difference(recorded, partial_inputs)
+        if changed:
+            _warn(f"{partial}: made with other settings ({changed}); starting split {split!r} again.")
+            shutil.rmtree(partial)
     if not stamp.exists():
-        write_json(stamp, partial_settings)
+        write_json(stamp, partial_inputs)
 
     t0 = time.perf_counter()
-    todo = [it for it in items if not (partial / f"{_key(it.video_id)}.npy").exists()
-            and not (partial / f"{_key(it.video_id)}.skip.json").exists()]
+    todo = [it for it in items if not (partial / f"{_key(it)}.npy").exists()
+            and not (partial / f"{_key(it)}.skip.json").exists()]
     resumed = len(items) - len(todo)
     frames_done = 0
     bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
@@ -215,7 +221,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
     decoded = _decoded([it.path for it in todo], sampling, workers)
     try:
         for it, (frames, reason) in zip(todo, decoded):
-            key = _key(it.video_id)
+            key = _key(it)
             if frames is None:
                 _warn(f"{it.path}: skipped, {reason}.")
                 write_json(partial / f"{key}.skip.json", {"path": str(it.path), "reason": reason})
@@ -231,7 +237,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
 
     kept, skipped = [], []
     for it in items:
-        key = _key(it.video_id)
+        key = _key(it)
         skip = partial / f"{key}.skip.json"
         if skip.exists():
             skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
@@ -242,20 +248,21 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
              "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
     if not kept:
         return entry
-    features = _SplitFeatures([partial / f"{_key(it.video_id)}.npy" for it in kept],
+    features = _SplitFeatures([partial / f"{_key(it)}.npy" for it in kept],
                               settings["scales"] if settings["multiscale"] else None)
     path = write_feature_file(
         out_dir / feature_file_name(split), features,
         labels=np.array([mapping[it.category] for it in kept], np.int64), num_frames=features.num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
         subcategories=[it.subcategory for it in kept], video_ids=[it.video_id for it in kept],
-        provenance={"extraction": {**settings, "listing_sha256": _listing_digest(items)}},
+        provenance={"extraction": {**settings, "inputs_sha256": input_key(split_inputs(items, settings))}},
     )
     shutil.rmtree(partial)
     return {**entry, "file": str(path)}
 
 
 def _up_to_date(path: Path, settings: dict, items: Sequence[VideoItem]) -> bool:
+    """Whether the split file records these settings and the content of exactly these videos."""
     import h5py
 
     if not path.is_file() or not h5py.is_hdf5(path):
@@ -265,7 +272,7 @@ def _up_to_date(path: Path, settings: dict, items: Sequence[VideoItem]) -> bool:
             recorded = json.loads(f.attrs.get("extraction", "null"))
     except (OSError, json.JSONDecodeError):
         return False
-    return recorded == {**settings, "listing_sha256": _listing_digest(items)}
+    return recorded == {**plain(settings), "inputs_sha256": input_key(split_inputs(items, settings))}
 
 
 def extract(

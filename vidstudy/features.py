@@ -41,7 +41,7 @@ STUDY_CATEGORIES: dict[str, int] = {
     "Natural_Content": 3,
 }
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction")
+PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction", "subset")
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded float32 features held in RAM
 _VALUE_CHECK_BLOCK = 64 * 1024**2  # bytes of features checked per block
 
@@ -203,6 +203,7 @@ class FeatureFile:
             # vidstudy.simulate and vidstudy.extract record their settings; other files have neither.
             self.simulation = _json_attr(attrs, "simulation", where)
             self.extraction = _json_attr(attrs, "extraction", where)
+            self.subset = _json_attr(attrs, "subset", where)  # vidstudy.recipes.training_subset: its source and size
             self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
             self.dtype = str(feats.dtype)
             self.shape = (n, t, d)
@@ -333,8 +334,9 @@ def write_feature_file(
     ``compression_level``, one chunk per video): an array, or any object with
     ``shape``, ``dtype`` and ``features[start:stop]`` returning those rows as an
     array. It is read a block at a time, so a split larger than memory can be
-    written. ``provenance`` maps ``"simulation"`` (the simulator's settings) or
-    ``"extraction"`` (the extractor's) to a JSON-able mapping, stored as a JSON
+    written. ``provenance`` maps ``"simulation"`` (the simulator's settings),
+    ``"extraction"`` (the extractor's) or ``"subset"`` (the fingerprint of a subset's
+    source) to a JSON-able mapping, stored as a JSON
     attribute of that name. Nothing is written if any check fails.
     """
     path = Path(path)

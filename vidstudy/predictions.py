@@ -1,21 +1,27 @@
 """The predictions store: every member's probabilities for every view, saved once.
 
-``vidstudy predict RUN_DIR [DATA_DIR]`` runs each member's best checkpoint over
-each test-time view of the val and test splits and writes
-``RUN_DIR/predictions/{split}.npz``:
+``vidstudy predict RUN_DIR`` runs each member's best checkpoint over each test-time
+view of the run's own val and test files (those ``RUN_DIR/data.json`` records) and
+writes ``RUN_DIR/predictions/{split}.npz``:
 
 ``probs``, ``logits``   float32 ``[member, view, video, class]``
 ``labels``              int64 ``[video]``
 ``video_ids``           ``[video]`` strings (``"{split}-{index}"`` when the file has none)
 ``subcategories``       ``[video]`` strings, when the feature file has them
 ``view_names``, ``member_names``, ``class_names``
-``fingerprint``         JSON: checkpoint and feature-file sizes and modification times,
-                        the views and their seed
+``fingerprint``         JSON (:mod:`vidstudy.fingerprint`): the content of each member's
+                        ``best.pt`` and of the feature file, the views and their seed
+
+``vidstudy predict RUN_DIR OTHER_DATA`` applies the ensemble to another folder's test
+file: its store is ``RUN_DIR/other_data/{folder}-{digest}/test.npz``, beside the
+run's own, which it never replaces. Validation predictions (everything that is
+selected or fitted) always come from the run's own validation file.
 
 Everything downstream (votes, TTA combinations, stacking, calibration, metrics)
 reads the store through :func:`load_predictions` and never runs a network. A store
 that does not match the run is refused; :func:`ensure_predictions` rebuilds a
-missing or stale one.
+missing store, or one whose inputs changed, keeping the views it holds unless
+other views are asked for.
 """
 
 from __future__ import annotations
@@ -29,11 +35,14 @@ import numpy as np
 
 from .errors import VidstudyError
 from .features import FeatureFile, feature_file_name
-from .runs import MEMBERS_DIR, atomic_path
+from .fingerprint import difference, file_digest, fingerprint, same_content
+from .runs import DATA_FILE, atomic_path, member_checkpoints, read_data_record
 from .tta import view_names as default_views
 
 STORE_DIR = "predictions"
+OTHER_DATA_DIR = "other_data"
 EVAL_SPLITS = ("val", "test")
+_ARRAYS = {"probs", "logits", "labels", "view_names", "member_names", "class_names", "fingerprint"}
 
 
 @dataclass
@@ -59,51 +68,75 @@ class Predictions:
         return self.probs.shape[-1]
 
 
-def member_checkpoints(run_dir) -> list[tuple[str, Path]]:
-    """``(member name, best.pt)`` of every trained member, by index."""
-    members = Path(run_dir) / MEMBERS_DIR
-    found = [(p.name, p / "best.pt") for p in members.glob("ensemble_model_*") if (p / "best.pt").exists()]
-    if not found:
-        raise VidstudyError(f"{members}: no trained member (no ensemble_model_*/best.pt); run vidstudy train first.")
-    return sorted(found, key=lambda item: int(item[0].rsplit("_", 1)[1]))
+def run_split_file(run_dir, split: str) -> Path:
+    """The run's own ``split`` file (recorded in ``RUN_DIR/data.json``), checked to be unchanged."""
+    record = read_data_record(run_dir)
+    where = Path(run_dir) / DATA_FILE
+    if split not in record["files"]:
+        raise VidstudyError(f"{where}: records no {split} file (there was none beside the validation file); "
+                            f"pass a DATA_DIR holding {feature_file_name(split)}.")
+    identity = record["files"][split]
+    path = Path(identity["path"])
+    if not path.is_file():
+        raise VidstudyError(f"{path}: the run's {split} file no longer exists; pass DATA_DIR to predict on another folder.")
+    if not same_content(identity, path):
+        raise VidstudyError(f"{path}: the run's {split} file changed since the run was trained; "
+                            f"pass DATA_DIR to predict on other data, or train the run again.")
+    return path
 
 
-def run_data_dir(run_dir) -> Path:
-    """The data folder a run was trained on (recorded in ``RUN_DIR/data.json``)."""
-    path = Path(run_dir) / "data.json"
-    if not path.exists():
-        raise VidstudyError(f"{path}: missing, so the run's data folder is unknown; pass DATA_DIR explicitly.")
-    return Path(json.loads(path.read_text())["data_dir"])
+def store_dir(run_dir, data_dir=None) -> Path:
+    """Where the test predictions on ``data_dir`` live: the run's own store unless its test file is another."""
+    run_dir = Path(run_dir)
+    if data_dir is None:
+        return run_dir / STORE_DIR
+    test = Path(data_dir) / feature_file_name("test")
+    if not test.is_file():
+        raise VidstudyError(f"{test}: feature file does not exist.")
+    own = read_data_record(run_dir)["files"].get("test")
+    if own is not None and same_content(own, test):
+        return run_dir / STORE_DIR
+    return run_dir / OTHER_DATA_DIR / f"{Path(data_dir).resolve().name}-{file_digest(test)[:10]}"
 
 
-def _stamp(path: Path) -> list:
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+def split_target(run_dir, split: str, data_dir=None) -> tuple[Path, Path]:
+    """``(store folder, feature file)`` of ``split`` (the run's own unless ``data_dir`` holds another test file).
+
+    Validation is always the run's own.
+    """
+    folder = store_dir(run_dir, data_dir if split == "test" else None)
+    if folder == Path(run_dir) / STORE_DIR:
+        return folder, run_split_file(run_dir, split)
+    return folder, Path(data_dir) / feature_file_name(split)
 
 
-def fingerprint(run_dir, data_file: Path, views: Sequence[str], seed: int) -> dict:
-    return {
-        "members": {name: _stamp(path) for name, path in member_checkpoints(run_dir)},
-        "data": _stamp(data_file),
-        "views": list(views),
-        "view_seed": seed,
-    }
+def store_path(run_dir, split: str, data_dir=None) -> Path:
+    """The store file of ``split``: ``RUN_DIR/predictions/{split}.npz``, or the one on ``data_dir``'s test file."""
+    if data_dir is None:
+        return Path(run_dir) / STORE_DIR / f"{split}.npz"
+    return split_target(run_dir, split, data_dir)[0] / f"{split}.npz"
 
 
-def store_path(run_dir, split: str) -> Path:
-    return Path(run_dir) / STORE_DIR / f"{split}.npz"
+def store_fingerprint(run_dir, data_file: Path, views: Sequence[str], seed: int) -> dict:
+    """The inputs of one split's store: each member's checkpoint and the feature file (by content), views, seed."""
+    checkpoints = member_checkpoints(run_dir)
+    return fingerprint({**dict(checkpoints), "data": data_file}, members=[name for name, _ in checkpoints],
+                       views=list(views), view_seed=seed)
 
 
 def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None, splits: Sequence[str] = EVAL_SPLITS,
                       seed: int = 0, batch_size: int = 64) -> dict[str, Path]:
-    """Run every member over every view of ``splits`` and write the store (atomically)."""
+    """Run every member over every view of ``splits`` and write their stores (atomically).
+
+    ``data_dir`` (default: the run's own files) only changes where the test split comes from.
+    """
     from .train import load_model
     from .tta import predict_views
 
     views = list(views or default_views())
     checkpoints = member_checkpoints(run_dir)
-    data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
-    files = {s: FeatureFile(data_dir / feature_file_name(s)) for s in splits}
+    targets = {s: split_target(run_dir, s, data_dir) for s in splits}
+    files = {s: FeatureFile(f) for s, (_, f) in targets.items()}
     models = [(name, *load_model(path)) for name, path in checkpoints]
     out = {}
     for split, data in files.items():
@@ -119,11 +152,11 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
             "view_names": np.array(views),
             "member_names": np.array([name for name, _, _ in models]),
             "class_names": np.array(data.class_names),
-            "fingerprint": np.array(json.dumps(fingerprint(run_dir, data.path, views, seed))),
+            "fingerprint": np.array(json.dumps(store_fingerprint(run_dir, data.path, views, seed))),
         }
         if data.subcategories is not None:
             arrays["subcategories"] = np.array(data.subcategories)
-        path = store_path(run_dir, split)
+        path = targets[split][0] / f"{split}.npz"
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
@@ -131,66 +164,89 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     return out
 
 
-def load_predictions(run_dir, split: str, *, views: Sequence[str] | None = None, check_fresh: bool = True) -> Predictions:
-    """Open ``RUN_DIR/predictions/{split}.npz``, refusing one that does not match the run."""
-    path = store_path(run_dir, split)
+def _read_store(path: Path) -> dict:
+    """The arrays of a store file, checked for shape and completeness (one error naming the file otherwise)."""
     if not path.exists():
-        raise VidstudyError(f"{path}: no stored predictions; run vidstudy predict {run_dir} first.")
+        raise VidstudyError(f"{path}: no stored predictions; run vidstudy predict first.")
     try:
         with np.load(path, allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise VidstudyError(f"{path}: not a readable predictions store ({exc}).") from None
-    missing = {"probs", "logits", "labels", "view_names", "member_names", "class_names", "fingerprint"} - set(d)
+    except Exception as exc:  # a damaged zip raises zipfile.BadZipFile, zlib.error, EOFError, ValueError ...
+        raise VidstudyError(f"{path}: not a readable predictions store ({type(exc).__name__}: {exc}).") from None
+    missing = _ARRAYS - set(d)
     if missing:
         raise VidstudyError(f"{path}: predictions store lacks {', '.join(sorted(missing))}.")
-    members, stored_views = d["member_names"].tolist(), d["view_names"].tolist()
-    m, v, n, c = d["probs"].shape if d["probs"].ndim == 4 else (None,) * 4
-    if d["probs"].ndim != 4 or d["logits"].shape != d["probs"].shape or (m, v, n, c) != (
-            len(members), len(stored_views), len(d["labels"]), len(d["class_names"])):
+    try:
+        members, stored_views = [str(x) for x in d["member_names"].tolist()], [str(x) for x in d["view_names"].tolist()]
+        d["fingerprint"] = json.loads(str(d["fingerprint"]))
+        ok = (d["probs"].ndim == 4 and d["logits"].shape == d["probs"].shape and d["probs"].shape == (
+            len(members), len(stored_views), len(d["labels"]), len(d["class_names"])) and d["labels"].ndim == 1)
+    except (TypeError, ValueError) as exc:
+        raise VidstudyError(f"{path}: predictions store has a malformed entry ({exc}).") from None
+    if not ok:
         raise VidstudyError(f"{path}: predictions store has probs of shape {d['probs'].shape}, which does not match its "
                             f"{len(members)} members, {len(stored_views)} views, {len(d['labels'])} videos and {len(d['class_names'])} classes.")
+    d["member_names"], d["view_names"] = members, stored_views
+    return d
+
+
+def stored_views(run_dir, split: str = "val", data_dir=None) -> list[str] | None:
+    """The views a readable store of ``split`` holds, or ``None``."""
+    try:
+        return _read_store(store_path(run_dir, split, data_dir))["view_names"]
+    except VidstudyError:
+        return None
+
+
+def load_predictions(run_dir, split: str, *, views: Sequence[str] | None = None, check_fresh: bool = True,
+                     data_dir=None) -> Predictions:
+    """Open the store of ``split`` (the run's own, or the one on ``data_dir``), refusing one that does not match the run."""
+    folder, data_file = split_target(run_dir, split, data_dir) if check_fresh or data_dir is not None else (
+        Path(run_dir) / STORE_DIR, None)
+    path = folder / f"{split}.npz"
+    d = _read_store(path)
+    members, stored = d["member_names"], d["view_names"]
     run_members = [name for name, _ in member_checkpoints(run_dir)]
     if members != run_members:
         raise VidstudyError(f"{path}: holds members {members} but the run has {run_members}; run vidstudy predict {run_dir} again.")
-    lacking = [x for x in (views or []) if x not in stored_views]
+    lacking = [x for x in (views or []) if x not in stored]
     if lacking:
         raise VidstudyError(f"{path}: lacks views {', '.join(lacking)}; run vidstudy predict {run_dir} with them.")
     if check_fresh:
-        saved = json.loads(str(d["fingerprint"]))
-        now = {name: _stamp(p) for name, p in member_checkpoints(run_dir)}
-        if saved["members"] != now:
-            raise VidstudyError(f"{path}: is stale (a member's best.pt changed since it was written); run vidstudy predict {run_dir} again.")
+        saved = d["fingerprint"]
+        seed = saved.get("values", {}).get("view_seed", 0) if isinstance(saved, dict) else 0
+        changed = difference(saved, store_fingerprint(run_dir, data_file, stored, seed))
+        if changed:
+            raise VidstudyError(f"{path}: is stale ({changed}); run vidstudy predict {run_dir} again.")
+    n = len(d["labels"])
     return Predictions(
         split=split, probs=d["probs"], logits=d["logits"], labels=d["labels"].astype(np.int64),
         video_ids=d["video_ids"].tolist() if "video_ids" in d else [f"{split}-{i}" for i in range(n)],
         subcategories=d["subcategories"].tolist() if "subcategories" in d else None,
-        view_names=stored_views, member_names=members, class_names=d["class_names"].tolist(),
+        view_names=stored, member_names=members, class_names=d["class_names"].tolist(),
     )
 
 
-def is_current(run_dir, split: str, data_dir: Path, views: Sequence[str], seed: int) -> bool:
-    """Whether the stored ``split`` matches the run, the data file and the views exactly."""
-    path = store_path(run_dir, split)
-    if not path.exists():
-        return False
+def is_current(run_dir, split: str, views: Sequence[str], seed: int = 0, data_dir=None) -> bool:
+    """Whether the store of ``split`` was made from the run's members, the feature file and the views as they are now."""
+    folder, data_file = split_target(run_dir, split, data_dir)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            saved = json.loads(str(z["fingerprint"]))
-    except (OSError, ValueError, KeyError):
+        saved = _read_store(folder / f"{split}.npz")["fingerprint"]
+    except VidstudyError:
         return False
-    return saved == fingerprint(run_dir, data_dir / feature_file_name(split), views, seed)
+    return difference(saved, store_fingerprint(run_dir, data_file, views, seed)) is None
 
 
-def ensure_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None, seed: int = 0,
+def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 0, *, data_dir=None,
                        force: bool = False) -> tuple[dict[str, Predictions], bool]:
-    """Load the store, rebuilding it first when missing, stale or built with other views.
+    """Load the val and test stores, first rebuilding those that are missing or whose inputs changed.
 
+    ``views`` defaults to the views the run's validation store already holds (so that
+    evaluating never swaps the views another command chose), else the default views.
     Returns ``({split: Predictions}, rebuilt)``.
     """
-    views = list(views or default_views())
-    data_dir = Path(data_dir) if data_dir is not None else run_data_dir(run_dir)
-    stale = force or not all(is_current(run_dir, s, data_dir, views, seed) for s in EVAL_SPLITS)
+    views = list(views or stored_views(run_dir, "val") or default_views())
+    stale = [s for s in EVAL_SPLITS if force or not is_current(run_dir, s, views, seed, data_dir)]
     if stale:
-        build_predictions(run_dir, data_dir, views, seed=seed)
-    return {s: load_predictions(run_dir, s, views=views) for s in EVAL_SPLITS}, stale
+        build_predictions(run_dir, data_dir, views, splits=stale, seed=seed)
+    return {s: load_predictions(run_dir, s, views=views, data_dir=data_dir) for s in EVAL_SPLITS}, bool(stale)

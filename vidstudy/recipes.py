@@ -13,7 +13,6 @@ ablations          the original with one change each: ``+masking``, ``+schedule`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +21,9 @@ import pandas as pd
 from .config import RunConfig, apply_overrides, preset
 from .features import FeatureFile, write_feature_file
 from .metrics import classification_metrics
-from .predictions import load_predictions, build_predictions
-from .runs import member_dir
+from .fingerprint import difference, fingerprint
+from .predictions import build_predictions, is_current, load_predictions
+from .runs import member_dir, read_config, read_json, read_summary
 from .sampling import stratified_split
 from .train import train_ensemble
 
@@ -48,28 +48,38 @@ def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42) -> Ru
 
 
 def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0) -> FeatureFile:
-    """A subcategory-stratified subset of the training file (written once), to keep the study cheap."""
+    """A subcategory-stratified subset of the training file, to keep the study cheap.
+
+    ``OUT_DIR/train_subset.h5`` records the fingerprint of its source file's content,
+    ``size`` and ``seed``; it is reused only when all three are the same, else written again.
+    """
+    if size >= len(train):
+        return train
     path = Path(out_dir) / "train_subset.h5"
-    if not path.exists():
-        if size >= len(train):
-            return train
-        _, keep = stratified_split(train.labels, train.subcategories, val_fraction=size / len(train), seed=seed)
-        x = train.padded()[keep]
-        write_feature_file(path, x, train.labels[keep], train.num_frames[keep], train.category_mapping,
-                           multi_scale=train.multi_scale,
-                           subcategories=None if train.subcategories is None else [train.subcategories[i] for i in keep])
+    wanted = fingerprint({"source": train.path}, size=size, seed=seed)
+    if path.exists() and difference(FeatureFile(path).subset, wanted) is None:
+        return FeatureFile(path)
+    _, keep = stratified_split(train.labels, train.subcategories, val_fraction=size / len(train), seed=seed)
+    x = train.padded()[keep]
+    write_feature_file(path, x, train.labels[keep], train.num_frames[keep], train.category_mapping,
+                       multi_scale=train.multi_scale, provenance={"subset": wanted},
+                       subcategories=None if train.subcategories is None else [train.subcategories[i] for i in keep])
     return FeatureFile(path)
 
 
-def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, data_dir, seeds: int, epochs: int,
+def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int,
                 recipes=tuple(RECIPES)) -> dict[str, Path]:
-    """Train every recipe (reusing finished runs) and store its test predictions (original view)."""
+    """Train every recipe (reusing finished runs) and store its test predictions (original view).
+
+    The test file is the one beside ``val``.
+    """
     out = {}
     for name in recipes:
         run = Path(study_dir) / name.replace(" ", "_").replace("+", "plus")
         cfg = recipe_config(name, seeds, epochs)
-        train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)  # reuses finished members
-        build_predictions(run, data_dir, ["original"], splits=("test",))
+        train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
+        if not is_current(run, "test", ["original"]):
+            build_predictions(run, views=["original"], splits=("test",))
         out[name] = run
     return out
 
@@ -87,9 +97,9 @@ def member_rows(runs: dict[str, Path]) -> pd.DataFrame:
     rows = []
     for name, run in runs.items():
         test = load_predictions(run, "test", check_fresh=False)
-        summaries = json.loads((run / "members_summary.json").read_text())
-        for i, s in enumerate(summaries):
-            history = json.loads((member_dir(run, i) / "history.json").read_text())
+        for i in range(read_config(run).members):
+            s = read_summary(member_dir(run, i))
+            history = read_json(member_dir(run, i) / "history.json", "a member's training history")
             pred = test.view("original")[i].argmax(1)
             rows.append({"recipe": name, "seed": s["seed"], "collapsed": s["collapsed"],
                          "lost classes": ", ".join(s["lost_class_names"]),
@@ -120,6 +130,6 @@ def histories(runs: dict[str, Path]) -> dict[str, list[list[float]]]:
     """Val macro-F1 per epoch for every seed of each recipe."""
     out = {}
     for name, run in runs.items():
-        n = len(json.loads((run / "members_summary.json").read_text()))
-        out[name] = [json.loads((member_dir(run, i) / "history.json").read_text())["val_macro_f1"] for i in range(n)]
+        out[name] = [read_json(member_dir(run, i) / "history.json", "a member's training history",
+                               required=("val_macro_f1",))["val_macro_f1"] for i in range(read_config(run).members)]
     return out

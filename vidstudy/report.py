@@ -10,7 +10,7 @@ import pandas as pd
 
 from .features import FeatureFile
 
-ORIGINAL_STUDY = Path(__file__).resolve().parents[1] / "book" / "data" / "original_study.json"
+ORIGINAL_STUDY = Path(__file__).with_name("original_study.json")  # package data
 
 
 def parameters_table(params: dict) -> pd.DataFrame:
@@ -80,10 +80,27 @@ def original_study() -> dict:
 
 
 def chapter_data(data_dir: str, smoke: bool) -> Path:
-    """The chapter's data folder: ``data_dir``, or the simulated default (written once)."""
-    from .book import ROOT, default_data
+    """The chapter's data folder: ``data_dir``, or the simulated default under ``./data`` (written once)."""
+    from .book import default_data
 
-    return Path(data_dir) if data_dir else default_data(ROOT, smoke)
+    return Path(data_dir) if data_dir else default_data(Path("data"), smoke)
+
+
+def chapter_run(run_dir: str | Path, data_dir: str | Path, config) -> Path:
+    """The run folder of this data and config inside the chapters' ``run_dir``.
+
+    ``RUN_DIR/{data folder name}-{key}``, where the key is taken from the content of
+    the three split files and the config (all but ``members``: a run with fewer members
+    reuses the first ones). Chapters on other data, or with another config, therefore
+    train runs of their own, and going back reuses the earlier ones.
+    """
+    from .features import SPLITS, feature_file_name
+    from .fingerprint import fingerprint, input_key
+
+    cfg = config.to_dict()
+    cfg.pop("members")
+    key = input_key(fingerprint({s: Path(data_dir) / feature_file_name(s) for s in SPLITS}, config=cfg))
+    return Path(run_dir) / f"{Path(data_dir).resolve().name}-{key[:10]}"
 
 
 def run_config(preset_name: str, members: int, epochs: int, seed_base: int):
@@ -151,7 +168,7 @@ def simulation_knobs(settings: dict) -> pd.DataFrame:
 
 
 def ensure_run(config, data_dir, run_dir) -> list[dict]:
-    """Train the ensemble into ``run_dir``, or reuse it when it is finished with the same config."""
+    """Train the ensemble into ``run_dir``, or reuse it when it is finished with the same config and data."""
     from .features import load_splits
     from .train import train_ensemble
 

@@ -66,3 +66,83 @@ def member_name(index: int) -> str:
 def member_dir(run_dir: str | os.PathLike, index: int) -> Path:
     """``RUN_DIR/members/ensemble_model_{index}``."""
     return Path(run_dir) / MEMBERS_DIR / member_name(index)
+
+
+def read_json(path: str | os.PathLike, what: str, *, required: tuple[str, ...] = (), kind: type = dict) -> Any:
+    """Read a run file, or raise one :class:`~vidstudy.errors.VidstudyError` naming it and what is wrong.
+
+    ``what`` says what the file is (``"the run's config"``); ``kind`` is the JSON type
+    it must hold (an object by default) and ``required`` the keys an object must have.
+    """
+    from .errors import VidstudyError
+
+    path = Path(path)
+    if not path.is_file():
+        raise VidstudyError(f"{path}: missing ({what}).")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise VidstudyError(f"{path}: not a text file ({what}).") from None
+    except json.JSONDecodeError as exc:
+        raise VidstudyError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); it should hold {what}.") from None
+    if not isinstance(value, kind):
+        raise VidstudyError(f"{path}: holds a JSON {type(value).__name__}, not the {'object' if kind is dict else 'list'} of {what}.")
+    missing = [k for k in required if k not in value] if kind is dict else []
+    if missing:
+        raise VidstudyError(f"{path}: lacks {', '.join(repr(k) for k in missing)} ({what}).")
+    return value
+
+
+CONFIG_FILE = "config.json"
+DATA_FILE = "data.json"
+SUMMARY_FILE = "summary.json"
+RUN_SPLITS = ("train", "val", "test")
+
+
+def read_config(run_dir: str | os.PathLike):
+    """The run's resolved config (``RUN_DIR/config.json``), checked."""
+    from .config import RunConfig
+
+    path = Path(run_dir) / CONFIG_FILE
+    return RunConfig.from_dict(read_json(path, "the run's config"), where=str(path))
+
+
+def read_data_record(run_dir: str | os.PathLike) -> dict:
+    """``RUN_DIR/data.json``: the fingerprint of the split files the run used (train, val and, when there was one, test)."""
+    from .errors import VidstudyError
+
+    path = Path(run_dir) / DATA_FILE
+    record = read_json(path, "the identity of the split files the run used")
+    files = record.get("files")
+    if not isinstance(files, dict) or not {"train", "val"} <= set(files) or not all(
+            isinstance(f, dict) and {"path", "size", "sha256"} <= set(f) for f in files.values()):
+        raise VidstudyError(f"{path}: does not record the run's split files (expected 'files' with train and val, each "
+                            f"with path, size and sha256; a run trained by an older vidstudy must be trained again).")
+    return record
+
+
+def read_summary(member: str | os.PathLike) -> dict:
+    """A finished member's ``summary.json``, checked."""
+    return read_json(Path(member) / SUMMARY_FILE, "a finished member's summary",
+                     required=("member", "seed", "best_epoch", "epochs_run", "best_metrics", "wall_time_s", "collapsed",
+                               "lost_class_names"))
+
+
+def member_checkpoints(run_dir: str | os.PathLike) -> list[tuple[str, Path]]:
+    """``(member name, best.pt)`` of exactly the members the run's config names, in order.
+
+    Member folders beyond ``config.members`` (left by a larger run) are ignored.
+    """
+    from .errors import VidstudyError
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise VidstudyError(f"{run_dir}: not a run folder (no {CONFIG_FILE}); run vidstudy train first.")
+    out = []
+    for i in range(read_config(run_dir).members):
+        best = member_dir(run_dir, i) / "best.pt"
+        if not best.is_file():
+            raise VidstudyError(f"{best}: missing, but the run's config names {member_name(i)}; "
+                                f"finish the run with vidstudy train --resume.")
+        out.append((member_name(i), best))
+    return out

@@ -46,6 +46,7 @@ arrays.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -293,3 +294,24 @@ def simulate(out_dir: str | Path, seed: int = 0, shape: str | SimulationConfig =
         paths[split] = write_feature_file(out_dir / feature_file_name(split), category_mapping=STUDY_CATEGORIES, multi_scale=True,
                                           provenance={"simulation": {"seed": int(seed), **cfg.to_dict()}}, **arrays)
     return paths
+
+
+def ensure_simulated(out_dir: str | Path, seed: int = 0, shape: str = "default") -> Path:
+    """``out_dir`` holding the simulated data of ``shape`` and ``seed``: reused when all three split files record
+    exactly these simulation settings, written (again) otherwise."""
+    import h5py
+
+    cfg = shape_config(shape)
+    wanted = {"seed": int(seed), **cfg.to_dict()}
+    out_dir = Path(out_dir)
+    for split in SPLITS:
+        path = out_dir / feature_file_name(split)
+        try:
+            with h5py.File(path, "r") as f:
+                recorded = json.loads(f.attrs.get("simulation", "null"))
+        except (OSError, ValueError):
+            recorded = None
+        if recorded != json.loads(json.dumps(wanted)):
+            simulate(out_dir, seed=seed, shape=cfg)
+            break
+    return out_dir

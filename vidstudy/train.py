@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import math
 import random
 import time
@@ -35,11 +34,13 @@ from torch import nn
 from .config import RunConfig
 from .data import AugmentConfig, VideoDataset, make_loader
 from .errors import ParameterError, VidstudyError
-from .features import FeatureFile
+from .features import FeatureFile, feature_file_name
+from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
-from .runs import atomic_path, member_dir, write_json, write_text
+from .runs import (CONFIG_FILE, DATA_FILE, SUMMARY_FILE, atomic_path, member_dir, read_config, read_data_record,
+                   read_summary, write_json, write_text)
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
 HISTORY_KEYS = ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1", "val_macro_f1",
@@ -261,44 +262,60 @@ def load_model(checkpoint_path) -> tuple[nn.Module, dict]:
     if not path.exists():
         raise VidstudyError(f"{path}: checkpoint does not exist.")
     ckpt = torch.load(path, weights_only=True)
-    model = build_model(RunConfig.from_dict(ckpt["config"]).model, ckpt["feature_dim"], ckpt["num_classes"])
+    model = build_model(RunConfig.from_dict(ckpt["config"], where=str(path)).model, ckpt["feature_dim"], ckpt["num_classes"])
     model.load_state_dict(ckpt["model_state"])
     return model.eval(), ckpt
 
 
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
-                   plots_per_epoch: bool = False, quiet: bool = False, init_from=None) -> list[dict]:
+                   plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``.
 
     ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
-    (fine-tuning from its ``best.pt``).
+    (fine-tuning from its ``best.pt``). ``test_file`` is the test split the run is
+    evaluated on (default: the test file beside the validation file, when there is one).
 
-    ``run_dir/config.json`` is written before training. With ``resume``, finished
-    members (with ``summary.json``) are skipped and a started one continues from
-    ``last.pt``; the saved config must match.
+    ``run_dir/config.json`` (the resolved config) and ``run_dir/data.json`` (the
+    identity of the train, val and test files, :mod:`vidstudy.fingerprint`) are
+    written before training. With ``resume``, the run continues only when the config
+    (apart from ``members``) and the train and val files' content are those it was
+    started with; otherwise one error names what differs and nothing in ``run_dir``
+    changes. Finished members (with ``summary.json``) are then reused and a started
+    one continues from ``last.pt``. The run's members are exactly ``config.members``.
     """
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
     config.validate()
     run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.json"
+    cfg_path = run_dir / CONFIG_FILE
+    if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
+        test_file = Path(val_data.path).parent / feature_file_name("test")
+    data = fingerprint({"train": train_data.path, "val": val_data.path, "test": test_file})
     if cfg_path.exists():
         if not resume:
             raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
-        saved = json.loads(cfg_path.read_text())
-        mine = config.to_dict()
-        if {k: v for k, v in saved.items() if k != "members"} != {k: v for k, v in mine.items() if k != "members"}:
-            raise ParameterError(f"{cfg_path}: the run was started with another config; resume it with the same parameters.")
+        saved, mine = read_config(run_dir).to_dict(), config.to_dict()
+        saved.pop("members"), mine.pop("members")
+        changed = difference({"files": {}, "values": saved}, {"files": {}, "values": mine})
+        if changed:
+            raise ParameterError(f"{cfg_path}: the run was started with another config ({changed}); "
+                                 f"resume it with the same parameters or train into another folder.")
+        recorded = read_data_record(run_dir)
+        trained_on = {"files": {k: recorded["files"][k] for k in ("train", "val")}, "values": {}}
+        changed = difference(trained_on, {"files": {k: data["files"][k] for k in ("train", "val")}, "values": {}})
+        if changed:
+            raise VidstudyError(f"{run_dir / DATA_FILE}: the run was trained on other data: {changed}; "
+                                f"train into another folder.")
+        if "test" in recorded["files"]:
+            data["files"]["test"] = recorded["files"]["test"]
     write_json(cfg_path, config.to_dict())
-    write_json(run_dir / "data.json", {"data_dir": str(Path(train_data.path).resolve().parent),
-                                       "train": str(Path(train_data.path).resolve()),
-                                       "val": str(Path(val_data.path).resolve())})
+    write_json(run_dir / DATA_FILE, data)
     summaries = []
     for i in range(config.members):
         mdir = member_dir(run_dir, i)
-        if resume and (mdir / "summary.json").exists():
-            summaries.append(json.loads((mdir / "summary.json").read_text()))
+        if resume and (mdir / SUMMARY_FILE).exists():
+            summaries.append(read_summary(mdir))
             continue
         init = member_dir(init_from, i) / "best.pt" if init_from is not None else None
         if init is not None and not init.exists():
