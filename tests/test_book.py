@@ -12,6 +12,7 @@ import pytest
 
 from vidstudy.book import CHAPTERS, build_book
 from vidstudy.errors import VidstudyError
+from vidstudy.simulate import shape_config, simulate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -83,6 +84,37 @@ def test_unchanged_inputs_skip_execution(built):
     log = []
     build_book(smoke=True, root=root, echo=log.append)
     assert all(any(f"{c}: unchanged" in line for line in log) for c in CHAPTERS)
+
+
+def _digests(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path):
+    """`vidstudy book --data B` after a build on A: same shapes and another feature dimension; then back to A."""
+    root, _ = built
+    work = tmp_path / "root"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
+    runs = work / "runs" / "book-smoke"
+    (run_a,) = runs.glob("smoke-seed0-*")
+    members_a = _digests(run_a / "members")
+    first = CHAPTERS[:3]  # data, training, per-class F1 (the evaluation)
+    for name, shape in (("B", "smoke"), ("C", shape_config("smoke", feature_dim=24))):
+        data = tmp_path / name
+        simulate(data, seed=1, shape=shape)
+        log = []
+        build_book(smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
+        assert [line.split(":")[0] for line in log if "executing" in line] == [f"[book] {c}" for c in first], log
+        (run,) = runs.glob(f"{name}-*")
+        results = json.loads((run / "results.json").read_text())
+        assert results["data"]["test"] == str(data.resolve() / "test_features_multiscale.h5")
+        assert f"runs/book-smoke/{run.name}" in (work / "book" / "executed" / "02_training.ipynb").read_text()
+    assert _digests(run_a / "members") == members_a  # A's run is kept as it was
+    log = []
+    build_book(smoke=True, root=work, echo=log.append, chapters=first, html=False)  # back to A: nothing is trained
+    assert all(f"{c}: executing" in " ".join(log) for c in first)
+    assert _digests(run_a / "members") == members_a
+    assert sorted(p.name.split("-")[0] for p in runs.iterdir() if (p / "data.json").exists()) == ["B", "C", "smoke"]
 
 
 def test_failing_chapter_is_named_and_the_previous_book_kept(built, tmp_path):

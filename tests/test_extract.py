@@ -1,6 +1,7 @@
 """`vidstudy extract`: from a tree of videos to validated feature files."""
 
 import json
+import os
 
 import h5py
 import numpy as np
@@ -145,6 +146,36 @@ def test_a_second_run_reuses_finished_splits_and_redoes_changed_ones(video_tree,
     assert "up_to_date" not in third["splits"]["val"] and third["splits"]["val"]["videos_written"] == 3
     # frames are decoded at the backbone's input size and features are its output: [L, 3] mean colours
     assert FeatureFile(out / feature_file_name("val")).feature_dim == 3
+
+
+class _Counting:
+    """A backbone that counts the frames it is given."""
+
+    def __init__(self, inner):
+        self.inner, self.frames = inner, 0
+        self.name, self.input_size = inner.name, inner.input_size
+
+    def __call__(self, frames):
+        self.frames += len(frames)
+        return self.inner(frames)
+
+
+def test_a_video_rewritten_in_place_with_the_same_size_is_extracted_again(tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
+    write_video(tree / "val" / "B" / "y" / "b.mp4", _clip("text", 8, 0))
+    out, colour = tmp_path / "out", _Counting(_colour_backbone())
+    extract(tree, out, backbone=colour, progress=False)
+    first = colour.frames
+    assert extract(tree, out, backbone=colour, progress=False)["splits"]["val"]["up_to_date"] and colour.frames == first
+    video = tree / "val" / "B" / "y" / "b.mp4"
+    st, data = video.stat(), bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, same modification time, other content
+    video.write_bytes(bytes(data))
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = extract(tree, out, backbone=colour, progress=False)
+    assert "up_to_date" not in again["splits"]["val"]
+    assert again["splits"]["val"]["resumed"] == 0 and colour.frames > first  # nothing reused from before
 
 
 def test_features_can_be_written_inside_the_video_folder(tmp_path):

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 from .errors import ParameterError, VidstudyError
 from .features import SPLITS, feature_file_name
@@ -139,11 +140,11 @@ def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
 
 
 def build_book(params_file: Path | None = None, data: Path | None = None, smoke: bool = False, root: Path | None = None,
-               echo=print) -> dict:
-    """Execute what changed, then build ``_build/html``; returns the timings."""
+               echo=print, *, chapters: Sequence[str] = CHAPTERS, html: bool = True) -> dict:
+    """Execute what changed among ``chapters``, then (with ``html``) build ``_build/html``; returns the timings."""
     root = book_root(root)
     params = resolve_params(params_file, data, smoke)
-    data_dir = Path(params["data_dir"]) if params["data_dir"] else default_data(root / "data", smoke)
+    data_dir = Path(params["data_dir"]).resolve() if params["data_dir"] else default_data(root / "data", smoke)
     params["data_dir"] = str(data_dir)
     for split in SPLITS:
         if not (data_dir / feature_file_name(split)).is_file():
@@ -155,7 +156,7 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
     package, previous = _package_digest(), ""
     timings = {}
     t_all = time.perf_counter()
-    for name in CHAPTERS:
+    for name in chapters:
         inputs = chapter_inputs(name, params, root, data_dir, package, previous)
         previous = input_key(inputs)
         changed = difference(stamps.get(name), inputs) if (out_dir / f"{name}.ipynb").exists() else "not executed yet"
@@ -169,6 +170,8 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
         stamps[name] = inputs
         write_json(stamps_path, stamps)
         echo(f"[book] {name}: done in {timings[name]:.1f} s (total {time.perf_counter() - t_all:.1f} s)")
+    if not html:
+        return timings
     t0 = time.perf_counter()
     jb = Path(sys.executable).parent / "jupyter-book"
     proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "."], cwd=root, capture_output=True, text=True)

@@ -191,11 +191,9 @@ def _read_store(path: Path) -> dict:
 
 
 def stored_views(run_dir, split: str = "val", data_dir=None) -> list[str] | None:
-    """The views a readable store of ``split`` holds, or ``None``."""
-    try:
-        return _read_store(store_path(run_dir, split, data_dir))["view_names"]
-    except VidstudyError:
-        return None
+    """The views the store of ``split`` holds, or ``None`` when there is none (a damaged store is an error)."""
+    path = store_path(run_dir, split, data_dir)
+    return _read_store(path)["view_names"] if path.exists() else None
 
 
 def load_predictions(run_dir, split: str, *, views: Sequence[str] | None = None, check_fresh: bool = True,
@@ -228,12 +226,18 @@ def load_predictions(run_dir, split: str, *, views: Sequence[str] | None = None,
 
 
 def is_current(run_dir, split: str, views: Sequence[str], seed: int = 0, data_dir=None) -> bool:
-    """Whether the store of ``split`` was made from the run's members, the feature file and the views as they are now."""
+    """Whether the store of ``split`` was made from the run's members, the feature file and the views as they are now.
+
+    A missing store is not current; a damaged one is an error naming it.
+    """
     folder, data_file = split_target(run_dir, split, data_dir)
-    try:
-        saved = _read_store(folder / f"{split}.npz")["fingerprint"]
-    except VidstudyError:
+    path = folder / f"{split}.npz"
+    if not path.exists():
         return False
+    try:
+        saved = _read_store(path)["fingerprint"]
+    except VidstudyError as exc:
+        raise VidstudyError(f"{exc} Rebuild it with vidstudy predict {run_dir} --force.") from None
     return difference(saved, store_fingerprint(run_dir, data_file, views, seed)) is None
 
 
@@ -243,9 +247,16 @@ def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 
 
     ``views`` defaults to the views the run's validation store already holds (so that
     evaluating never swaps the views another command chose), else the default views.
+    A damaged store is an error naming it, unless ``force`` rebuilds every store.
     Returns ``({split: Predictions}, rebuilt)``.
     """
-    views = list(views or stored_views(run_dir, "val") or default_views())
+    if views is None:
+        try:
+            views = stored_views(run_dir, "val")
+        except VidstudyError as exc:
+            if not force:
+                raise VidstudyError(f"{exc} Rebuild it with vidstudy predict {run_dir} --force.") from None
+    views = list(views or default_views())
     stale = [s for s in EVAL_SPLITS if force or not is_current(run_dir, s, views, seed, data_dir)]
     if stale:
         build_predictions(run_dir, data_dir, views, splits=stale, seed=seed)

@@ -63,7 +63,8 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     x = train.padded()[keep]
     write_feature_file(path, x, train.labels[keep], train.num_frames[keep], train.category_mapping,
                        multi_scale=train.multi_scale, provenance={"subset": wanted},
-                       subcategories=None if train.subcategories is None else [train.subcategories[i] for i in keep])
+                       subcategories=None if train.subcategories is None else [train.subcategories[i] for i in keep],
+                       video_ids=None if train.video_ids is None else [train.video_ids[i] for i in keep])
     return FeatureFile(path)
 
 

@@ -291,7 +291,11 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     cfg_path = run_dir / CONFIG_FILE
     if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
         test_file = Path(val_data.path).parent / feature_file_name("test")
-    data = fingerprint({"train": train_data.path, "val": val_data.path, "test": test_file})
+    inits = {f"init_{i}": member_dir(init_from, i) / "best.pt" for i in range(config.members)} if init_from is not None else {}
+    for path in inits.values():
+        if not path.exists():
+            raise VidstudyError(f"{path}: the run to fine-tune from has no such member checkpoint.")
+    data = fingerprint({"train": train_data.path, "val": val_data.path, **inits, "test": test_file})
     if cfg_path.exists():
         if not resume:
             raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
@@ -302,8 +306,10 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
             raise ParameterError(f"{cfg_path}: the run was started with another config ({changed}); "
                                  f"resume it with the same parameters or train into another folder.")
         recorded = read_data_record(run_dir)
-        trained_on = {"files": {k: recorded["files"][k] for k in ("train", "val")}, "values": {}}
-        changed = difference(trained_on, {"files": {k: data["files"][k] for k in ("train", "val")}, "values": {}})
+        # Every file training reads (train, val, the checkpoints it starts from), not the test file it is evaluated on.
+        made_from = {k: v for k, v in recorded["files"].items() if k != "test" and (k in data["files"] or not k.startswith("init_"))}
+        changed = difference({"files": made_from, "values": {}},
+                             {"files": {k: v for k, v in data["files"].items() if k != "test"}, "values": {}})
         if changed:
             raise VidstudyError(f"{run_dir / DATA_FILE}: the run was trained on other data: {changed}; "
                                 f"train into another folder.")
@@ -317,11 +323,8 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
         if resume and (mdir / SUMMARY_FILE).exists():
             summaries.append(read_summary(mdir))
             continue
-        init = member_dir(init_from, i) / "best.pt" if init_from is not None else None
-        if init is not None and not init.exists():
-            raise VidstudyError(f"{init}: the run to fine-tune from has no such member checkpoint.")
         summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
                                             resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                            init_checkpoint=init))
+                                            init_checkpoint=inits.get(f"init_{i}")))
     write_json(run_dir / "members_summary.json", summaries)
     return summaries
