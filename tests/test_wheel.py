@@ -1,0 +1,79 @@
+"""The package built as a wheel and installed away from the checkout works, and writes only where it is told to."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidstudy.video import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The wheel built from a copy of the sources (so the checkout gets no build/), installed with --target."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    shutil.copytree(REPO / "vidstudy", src / "vidstudy", ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
+                   check=True, capture_output=True, cwd=tmp)
+    (wheel,) = (tmp / "dist").glob("vidstudy-*.whl")
+    site = tmp / "site"
+    subprocess.run(pip + ["install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True, cwd=tmp)
+    return site
+
+
+def test_installed_wheel_runs_the_pipeline_from_an_empty_folder(installed, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
+    site_before, repo_before = _tree(installed), _tree(REPO / "vidstudy")
+
+    def vidstudy(*args, ok=True):
+        proc = subprocess.run([sys.executable, "-m", "vidstudy.cli", *args], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
+        return proc
+
+    where = subprocess.run([sys.executable, "-c", "import vidstudy; print(vidstudy.__file__)"], cwd=work, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert where == str(installed / "vidstudy" / "__init__.py")  # the installed copy, not the checkout
+
+    vidstudy("simulate", "data", "--shape", "smoke")
+    assert "features (D)  32" in vidstudy("inspect", "data/test_features_multiscale.h5").stdout
+    assert "mean probe on test" in vidstudy("probe", "data").stdout
+    vidstudy("train", "data", "run", "--members", "2", "--epochs", "1", "--set", "model.hidden_dim=8",
+             "--set", "model.num_heads=2", "--set", "model.head_dims=8", "--no-plots", "--quiet")
+    vidstudy("predict", "run")
+    assert "wrote run/results.json" in vidstudy("evaluate", "run", "--bootstrap", "20").stdout
+    for split, cat, colour in (("train", "Animation", 40), ("train", "Gaming", 200), ("val", "Animation", 90),
+                               ("val", "Gaming", 160)):
+        frames = np.full((6, 32, 32, 3), colour, np.uint8)
+        frames[:, :, ::4] = 255 - colour
+        write_video(work / "videos" / split / cat / "sub" / "clip.mp4", frames)
+    vidstudy("extract", "videos", "feats", "--frames", "3", "--quiet")
+    assert "features (D)  1280" in vidstudy("inspect", "feats/val_features_multiscale.h5").stdout
+
+    refused = vidstudy("book", ok=False).stderr.strip().splitlines()
+    assert len(refused) == 1 and "vidstudy book needs the project checkout" in refused[0], refused
+
+    assert sorted(p.name for p in work.iterdir()) == ["data", "feats", "run", "videos"]  # only the folders it was given
+    assert _tree(installed) == site_before  # nothing written into the installed package
+    assert _tree(REPO / "vidstudy") == repo_before
+    assert not (REPO / "build").exists()
