@@ -23,3 +23,18 @@ def test_document_and_game_move_every_frame_and_are_deterministic():
         a, b = render(10, seed=3), render(10, seed=3)
         assert np.array_equal(a, b)
         assert all(not np.array_equal(a[t], a[t + 1]) for t in range(9))
+
+
+def test_demo_tree_is_reused_only_while_it_is_what_would_be_written(tmp_path):
+    from vidstudy.democlips import build_demo_tree
+
+    rows = build_demo_tree(tmp_path, seconds=0.5)
+    paths = {r["video"]: r["path"] for r in rows}
+    mtimes = {k: p.stat().st_mtime_ns for k, p in paths.items()}
+    assert {k: p.stat().st_mtime_ns for k, p in {r["video"]: r["path"] for r in build_demo_tree(tmp_path, seconds=0.5)}.items()} == mtimes
+    shipped = next(r for r in rows if r["video"] not in ("slides", "document", "platformer"))
+    shipped["path"].write_bytes(b"damaged")
+    build_demo_tree(tmp_path, seconds=0.6)  # the shipped clip is copied again, rendered ones are longer
+    assert shipped["path"].read_bytes() != b"damaged" and count_packets(shipped["path"]) > 100
+    for name in ("slides", "document", "platformer"):
+        assert count_packets(paths[name]) == int(0.6 * FPS)

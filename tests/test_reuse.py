@@ -16,7 +16,7 @@ from vidstudy.config import apply_overrides, preset
 from vidstudy.errors import VidstudyError
 from vidstudy.evaluate import evaluate_run
 from vidstudy.features import FeatureFile, feature_file_name, load_splits
-from vidstudy.predictions import ensure_predictions, load_predictions, store_path
+from vidstudy.predictions import build_predictions, ensure_predictions, load_predictions, store_path
 from vidstudy.recipes import training_subset
 from vidstudy.report import chapter_run
 from vidstudy.runs import member_checkpoints
@@ -168,6 +168,9 @@ def test_evaluate_keeps_the_views_another_command_chose(run_a, tmp_path, capsys)
     assert main(["predict", str(run)]) == 0 and "are current" in capsys.readouterr().out
     _, rebuilt = ensure_predictions(run, view_names(2))  # asking for other views does rebuild
     assert rebuilt and load_predictions(run, "val").view_names == view_names(2)
+    shutil.rmtree(run / "predictions")  # a run with a test store only (as the recipe study keeps)
+    build_predictions(run, views=["original"], splits=("test",))
+    assert evaluate_run(run, n_boot=20)["views"] == ["original"] == load_predictions(run, "val").view_names
 
 
 # --- malformed run files --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ These clips demonstrate the extraction stage; they are not a dataset.
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import ParameterError
+from .fingerprint import difference, file_digest, fingerprint
+from .runs import atomic_path, write_json
 from .video import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 24
@@ -137,19 +140,30 @@ RENDERED = {  # name: (category, subcategory, renderer, description)
 def build_demo_tree(root: str | Path, seconds: float = 5.0, split: str = "demo") -> list[dict]:
     """Copy the shipped clips and render the others into ``root/split/...``; returns one row per clip.
 
-    Existing files are kept (rendering is deterministic), so a second call costs nothing.
+    A clip is kept when it is what would be written now: a shipped clip with the same content
+    as the shipped file, a rendered one whose hidden ``.{name}.inputs.json`` records the same
+    source of this module (the renderers), length and frame rate (rendering is deterministic). So a second call
+    costs nothing, and a changed renderer or length renders again.
     """
     root = Path(root)
     rows = []
     for name, (cat, sub, file_name, what) in SHIPPED.items():
-        target = root / split / cat / sub / f"{name}.mp4"
-        if not target.exists():
+        target, source = root / split / cat / sub / f"{name}.mp4", shipped_clip(file_name)
+        if not (target.is_file() and file_digest(target) == file_digest(source)):
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(shipped_clip(file_name), target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(source, tmp)
         rows.append({"video": name, "category": cat, "subcategory": sub, "source": what, "path": target})
     for name, (cat, sub, render, what) in RENDERED.items():
         target = root / split / cat / sub / f"{name}.mp4"
-        if not target.exists():
+        stamp = target.with_name(f".{name}.inputs.json")
+        inputs = fingerprint({"renderer": Path(__file__)}, clip=name, frames=int(seconds * FPS), fps=FPS)
+        try:
+            recorded = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if not target.is_file() or difference(recorded, inputs) is not None:
             write_video(target, render(int(seconds * FPS)), fps=FPS)
+            write_json(stamp, inputs)
         rows.append({"video": name, "category": cat, "subcategory": sub, "source": what, "path": target})
     return rows

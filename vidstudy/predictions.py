@@ -245,17 +245,19 @@ def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 
                        force: bool = False) -> tuple[dict[str, Predictions], bool]:
     """Load the val and test stores, first rebuilding those that are missing or whose inputs changed.
 
-    ``views`` defaults to the views the run's validation store already holds (so that
-    evaluating never swaps the views another command chose), else the default views.
+    ``views`` defaults to the views the validation (else the test) store already holds, so
+    that evaluating never swaps the views another command chose; else the default views.
     A damaged store is an error naming it, unless ``force`` rebuilds every store.
     Returns ``({split: Predictions}, rebuilt)``.
     """
-    if views is None:
+    for split in EVAL_SPLITS if views is None else ():
         try:
-            views = stored_views(run_dir, "val")
+            views = stored_views(run_dir, split, data_dir)
         except VidstudyError as exc:
             if not force:
                 raise VidstudyError(f"{exc} Rebuild it with vidstudy predict {run_dir} --force.") from None
+        if views:
+            break
     views = list(views or default_views())
     stale = [s for s in EVAL_SPLITS if force or not is_current(run_dir, s, views, seed, data_dir)]
     if stale:

@@ -156,8 +156,11 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     start_epoch, best_score, best_epoch, bad_epochs, wall_before = 0, -math.inf, -1, 0, 0.0
     if resume and (out_dir / "last.pt").exists():
         state = torch.load(out_dir / "last.pt", weights_only=True)
-        if state["config"] != config.to_dict() or state["seed"] != seed:
-            raise VidstudyError(f"{out_dir / 'last.pt'}: was trained with another config or seed; it cannot be resumed with this one.")
+        changed = difference({"files": {}, "values": {"config": state["config"], "seed": state["seed"]}},
+                             fingerprint(config=config.to_dict(), seed=seed))
+        if changed:
+            raise VidstudyError(f"{out_dir / 'last.pt'}: was trained with another config or seed ({changed}); "
+                                f"it cannot be resumed with this one.")
         model.load_state_dict(state["model_state"])
         optimizer.load_state_dict(state["optimizer_state"])
         if scheduler is not None:
