@@ -1,3 +1,4 @@
+import hashlib
 import json
 from pathlib import Path
 
@@ -48,6 +49,13 @@ def write_plain_h5(path, arrays=None, attrs=None, drop=(), **array_overrides):
             if key not in drop:
                 f.attrs[key] = value
     return Path(path)
+
+
+def tree_digest(folder) -> dict:
+    """Every file under ``folder`` with the SHA-256 of its content: what "nothing changed" means."""
+    folder = Path(folder)
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import tree_digest
 
 from vidstudy.book import CHAPTERS, build_book
 from vidstudy.errors import VidstudyError
@@ -86,10 +87,6 @@ def test_unchanged_inputs_skip_execution(built):
     assert all(any(f"{c}: unchanged" in line for line in log) for c in CHAPTERS)
 
 
-def _digests(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path):
     """`vidstudy book --data B` after a build on A: same shapes and another feature dimension; then back to A."""
     root, _ = built
@@ -97,7 +94,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
     runs = work / "runs" / "book-smoke"
     (run_a,) = runs.glob("smoke-seed0-*")
-    members_a = _digests(run_a / "members")
+    members_a = tree_digest(run_a / "members")
     first = CHAPTERS[:3]  # data, training, per-class F1 (the evaluation)
     for name, shape in (("B", "smoke"), ("C", shape_config("smoke", feature_dim=24))):
         data = tmp_path / name
@@ -109,11 +106,11 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
         results = json.loads((run / "results.json").read_text())
         assert results["data"]["test"] == str(data.resolve() / "test_features_multiscale.h5")
         assert f"runs/book-smoke/{run.name}" in (work / "book" / "executed" / "02_training.ipynb").read_text()
-    assert _digests(run_a / "members") == members_a  # A's run is kept as it was
+    assert tree_digest(run_a / "members") == members_a  # A's run is kept as it was
     log = []
     build_book(smoke=True, root=work, echo=log.append, chapters=first, html=False)  # back to A: nothing is trained
     assert all(f"{c}: executing" in " ".join(log) for c in first)
-    assert _digests(run_a / "members") == members_a
+    assert tree_digest(run_a / "members") == members_a
     assert sorted(p.name.split("-")[0] for p in runs.iterdir() if (p / "data.json").exists()) == ["B", "C", "smoke"]
 
 

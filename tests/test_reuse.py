@@ -1,6 +1,5 @@
 """Reuse is decided by the content of every input: runs, stores, chapters' runs, subsets, split files, run files."""
 
-import hashlib
 import json
 import os
 import shutil
@@ -9,6 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from conftest import tree_digest
 
 from vidstudy import fingerprint as fp
 from vidstudy.cli import main
@@ -26,11 +26,6 @@ from vidstudy.tta import view_names
 
 TINY = ["--set", "model.hidden_dim=8", "--set", "model.num_heads=2", "--set", "model.head_dims=8", "--epochs", "1",
         "--no-plots", "--quiet"]
-
-
-def tree_digest(folder: Path) -> dict:
-    """Every file under ``folder`` with its content digest (what 'nothing changed' means)."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def rewrite_in_place(path: Path) -> None:

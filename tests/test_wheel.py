@@ -1,6 +1,5 @@
 """The package built as a wheel and installed away from the checkout works, and writes only where it is told to."""
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -9,15 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tree_digest
 
 from vidstudy.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _tree(folder: Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,7 @@ def test_installed_wheel_runs_the_pipeline_from_an_empty_folder(installed, tmp_p
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
-    site_before, repo_before = _tree(installed), _tree(REPO / "vidstudy")
+    site_before, repo_before = tree_digest(installed), tree_digest(REPO / "vidstudy")
 
     def vidstudy(*args, ok=True):
         proc = subprocess.run([sys.executable, "-m", "vidstudy.cli", *args], cwd=work, env=env, capture_output=True,
@@ -74,6 +69,6 @@ def test_installed_wheel_runs_the_pipeline_from_an_empty_folder(installed, tmp_p
     assert len(refused) == 1 and "vidstudy book needs the project checkout" in refused[0], refused
 
     assert sorted(p.name for p in work.iterdir()) == ["data", "feats", "run", "videos"]  # only the folders it was given
-    assert _tree(installed) == site_before  # nothing written into the installed package
-    assert _tree(REPO / "vidstudy") == repo_before
+    assert tree_digest(installed) == site_before  # nothing written into the installed package
+    assert tree_digest(REPO / "vidstudy") == repo_before
     assert not (REPO / "build").exists()

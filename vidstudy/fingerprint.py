@@ -106,9 +106,9 @@ def difference(recorded: Mapping | None, current: Mapping) -> str | None:
 
     Files are compared by content (SHA-256 and size); paths may differ.
     """
-    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("files"), Mapping):
+    if not isinstance(recorded, Mapping) or not isinstance(recorded.get("files", {}), Mapping):
         return "no record of its inputs"
-    old_files, new_files = recorded["files"], current["files"]
+    old_files, new_files = recorded.get("files", {}), current.get("files", {})
     for role in list(old_files) + [r for r in new_files if r not in old_files]:
         if role not in new_files:
             return f"it was made with a {role} file ({old_files[role].get('path')}) and now has none"
@@ -120,5 +120,4 @@ def difference(recorded: Mapping | None, current: Mapping) -> str | None:
             old_path = old.get("path") if isinstance(old, Mapping) else None
             was = "its content changed" if old_path == new["path"] else f"it was made from {old_path}, whose content differs"
             return f"the {role} file {new['path']} is not the one it was made from ({was})"
-    found = _first_value_difference(recorded.get("values", {}), current["values"])
-    return f"{found}" if found else None
+    return _first_value_difference(recorded.get("values", {}), current.get("values", {}))

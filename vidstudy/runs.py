@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import VidstudyError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -74,8 +76,6 @@ def read_json(path: str | os.PathLike, what: str, *, required: tuple[str, ...] =
     ``what`` says what the file is (``"the run's config"``); ``kind`` is the JSON type
     it must hold (an object by default) and ``required`` the keys an object must have.
     """
-    from .errors import VidstudyError
-
     path = Path(path)
     if not path.is_file():
         raise VidstudyError(f"{path}: missing ({what}).")
@@ -96,7 +96,6 @@ def read_json(path: str | os.PathLike, what: str, *, required: tuple[str, ...] =
 CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 SUMMARY_FILE = "summary.json"
-RUN_SPLITS = ("train", "val", "test")
 
 
 def read_config(run_dir: str | os.PathLike):
@@ -109,8 +108,6 @@ def read_config(run_dir: str | os.PathLike):
 
 def read_data_record(run_dir: str | os.PathLike) -> dict:
     """``RUN_DIR/data.json``: the fingerprint of the split files the run used (train, val and, when there was one, test)."""
-    from .errors import VidstudyError
-
     path = Path(run_dir) / DATA_FILE
     record = read_json(path, "the identity of the split files the run used")
     files = record.get("files")
@@ -133,8 +130,6 @@ def member_checkpoints(run_dir: str | os.PathLike) -> list[tuple[str, Path]]:
 
     Member folders beyond ``config.members`` (left by a larger run) are ignored.
     """
-    from .errors import VidstudyError
-
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise VidstudyError(f"{run_dir}: not a run folder (no {CONFIG_FILE}); run vidstudy train first.")

@@ -156,8 +156,7 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     start_epoch, best_score, best_epoch, bad_epochs, wall_before = 0, -math.inf, -1, 0, 0.0
     if resume and (out_dir / "last.pt").exists():
         state = torch.load(out_dir / "last.pt", weights_only=True)
-        changed = difference({"files": {}, "values": {"config": state["config"], "seed": state["seed"]}},
-                             fingerprint(config=config.to_dict(), seed=seed))
+        changed = difference(fingerprint(config=state["config"], seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
         if changed:
             raise VidstudyError(f"{out_dir / 'last.pt'}: was trained with another config or seed ({changed}); "
                                 f"it cannot be resumed with this one.")
@@ -304,15 +303,17 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
             raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
         saved, mine = read_config(run_dir).to_dict(), config.to_dict()
         saved.pop("members"), mine.pop("members")
-        changed = difference({"files": {}, "values": saved}, {"files": {}, "values": mine})
+        changed = difference(fingerprint(config=saved), fingerprint(config=mine))
         if changed:
             raise ParameterError(f"{cfg_path}: the run was started with another config ({changed}); "
                                  f"resume it with the same parameters or train into another folder.")
         recorded = read_data_record(run_dir)
-        # Every file training reads (train, val, the checkpoints it starts from), not the test file it is evaluated on.
-        made_from = {k: v for k, v in recorded["files"].items() if k != "test" and (k in data["files"] or not k.startswith("init_"))}
-        changed = difference({"files": made_from, "values": {}},
-                             {"files": {k: v for k, v in data["files"].items() if k != "test"}, "values": {}})
+        # Every file training reads (train, val, the checkpoints a fine-tuning starts from), not the test file.
+        # Checkpoints are compared for the members both runs have (members may be added or dropped).
+        inits_then = {k for k in recorded["files"] if k.startswith("init_")}
+        unshared = inits_then ^ set(inits) if inits_then and inits else set()
+        changed = difference({"files": {k: v for k, v in recorded["files"].items() if k != "test" and k not in unshared}},
+                             {"files": {k: v for k, v in data["files"].items() if k != "test" and k not in unshared}})
         if changed:
             raise VidstudyError(f"{run_dir / DATA_FILE}: the run was trained on other data: {changed}; "
                                 f"train into another folder.")
