@@ -191,8 +191,11 @@ class _SplitFeatures:
 
 
 def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
-                  settings: dict, *, batch_size: int, workers: int, progress: bool) -> dict:
-    """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry."""
+                  settings: dict, *, inputs_key: str, batch_size: int, workers: int, progress: bool) -> dict:
+    """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry.
+
+    ``inputs_key`` (:func:`split_inputs` of ``items`` and ``settings``) is recorded in the file.
+    """
     from tqdm import tqdm
 
     sampling = Sampling(**settings["sampling"])
@@ -212,8 +215,9 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
         write_json(stamp, partial_inputs)
 
     t0 = time.perf_counter()
-    todo = [it for it in items if not (partial / f"{_key(it)}.npy").exists()
-            and not (partial / f"{_key(it)}.skip.json").exists()]
+    keys = {it.video_id: _key(it) for it in items}
+    todo = [it for it in items if not (partial / f"{keys[it.video_id]}.npy").exists()
+            and not (partial / f"{keys[it.video_id]}.skip.json").exists()]
     resumed = len(items) - len(todo)
     frames_done = 0
     bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
@@ -221,7 +225,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
     decoded = _decoded([it.path for it in todo], sampling, workers)
     try:
         for it, (frames, reason) in zip(todo, decoded):
-            key = _key(it)
+            key = keys[it.video_id]
             if frames is None:
                 _warn(f"{it.path}: skipped, {reason}.")
                 write_json(partial / f"{key}.skip.json", {"path": str(it.path), "reason": reason})
@@ -237,8 +241,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
 
     kept, skipped = [], []
     for it in items:
-        key = _key(it)
-        skip = partial / f"{key}.skip.json"
+        skip = partial / f"{keys[it.video_id]}.skip.json"
         if skip.exists():
             skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
         else:
@@ -248,21 +251,21 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
              "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
     if not kept:
         return entry
-    features = _SplitFeatures([partial / f"{_key(it)}.npy" for it in kept],
+    features = _SplitFeatures([partial / f"{keys[it.video_id]}.npy" for it in kept],
                               settings["scales"] if settings["multiscale"] else None)
     path = write_feature_file(
         out_dir / feature_file_name(split), features,
         labels=np.array([mapping[it.category] for it in kept], np.int64), num_frames=features.num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
         subcategories=[it.subcategory for it in kept], video_ids=[it.video_id for it in kept],
-        provenance={"extraction": {**settings, "inputs_sha256": input_key(split_inputs(items, settings))}},
+        provenance={"extraction": {**settings, "inputs_sha256": inputs_key}},
     )
     shutil.rmtree(partial)
     return {**entry, "file": str(path)}
 
 
-def _up_to_date(path: Path, settings: dict, items: Sequence[VideoItem]) -> bool:
-    """Whether the split file records these settings and the content of exactly these videos."""
+def _up_to_date(path: Path, settings: dict, inputs_key: str) -> bool:
+    """Whether the split file records these settings and this :func:`split_inputs` key."""
     import h5py
 
     if not path.is_file() or not h5py.is_hdf5(path):
@@ -272,7 +275,7 @@ def _up_to_date(path: Path, settings: dict, items: Sequence[VideoItem]) -> bool:
             recorded = json.loads(f.attrs.get("extraction", "null"))
     except (OSError, json.JSONDecodeError):
         return False
-    return recorded == {**plain(settings), "inputs_sha256": input_key(split_inputs(items, settings))}
+    return recorded == {**plain(settings), "inputs_sha256": inputs_key}
 
 
 def extract(
@@ -323,11 +326,12 @@ def extract(
     report = {"video_dir": str(Path(video_dir)), "settings": settings, "splits": {}}
     for split, items in found.items():
         target = out_dir / feature_file_name(split)
-        if _up_to_date(target, settings, items) and split in old.get("splits", {}):
+        inputs_key = input_key(split_inputs(items, settings))
+        if _up_to_date(target, settings, inputs_key) and split in old.get("splits", {}):
             report["splits"][split] = {**old["splits"][split], "up_to_date": True}
             continue
-        entry = extract_split(split, items, mapping, out_dir, backbone, settings,
-                              batch_size=batch_size, workers=workers, progress=progress)
+        entry = extract_split(split, items, mapping, out_dir, backbone, settings, batch_size=batch_size,
+                              workers=workers, progress=progress, inputs_key=inputs_key)
         report["splits"][split] = entry
         write_json(report_path, report)
         if entry["file"] is None:
