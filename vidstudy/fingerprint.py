@@ -97,8 +97,13 @@ def _first_value_difference(old: Any, new: Any, where: str = "") -> str | None:
                 return found
         return None
     if old != new:
-        return f"{where.rstrip('.')} was {json.dumps(old)}, is now {json.dumps(new)}"
+        return f"{where.rstrip('.')} was {_short(old)}, is now {_short(new)}"
     return None
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= width else text[:width - 4] + " ..."
 
 
 def difference(recorded: Mapping | None, current: Mapping) -> str | None:
