@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from vidstudy.checkpoint import load_model
 from vidstudy.cli import main
 from vidstudy.config import apply_overrides, preset
 from vidstudy.errors import ParameterError, VidstudyError
 from vidstudy.features import FeatureFile, feature_file_name, load_splits, write_feature_file
 from vidstudy.metrics import detect_collapse
-from vidstudy.train import lr_at_epoch, load_model, train_ensemble, train_single_model
+from vidstudy.train import lr_at_epoch, train_ensemble, train_single_model
 
 TINY = ["model.hidden_dim=8", "model.num_heads=2", "model.head_dims=8", "train.batch_size=32", "train.epochs=3"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import calibration as cal
+from . import checkpoint
 from .config import RunConfig
 from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, leave_one_out, member_tta,
                        select_members, soft_vote, tta_ensemble)
@@ -97,11 +98,9 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
 
 def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile) -> dict:
     """The original's ``configuration_analysis.json`` structure, plus this project's additions."""
-    import torch
-
     entries = []
     for name, path in member_checkpoints(run_dir):
-        ckpt = torch.load(path, weights_only=True)
+        ckpt = checkpoint.load(path)
         cfg = RunConfig.from_dict(ckpt["config"])
         val = results["members"][name]["val"]
         entries.append({

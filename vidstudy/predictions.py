@@ -10,7 +10,7 @@ writes ``RUN_DIR/predictions/{split}.npz``:
 ``subcategories``       ``[video]`` strings, when the feature file has them
 ``view_names``, ``member_names``, ``class_names``
 ``fingerprint``         JSON (:mod:`vidstudy.fingerprint`): the content of each member's
-                        ``best.pt`` and of the feature file, the views and their seed
+                        best checkpoint and of the feature file, the views and their seed
 
 ``vidstudy predict RUN_DIR OTHER_DATA`` applies the ensemble to another folder's test
 file: its store is ``RUN_DIR/other_data/{folder}-{digest}/test.npz``, beside the
@@ -130,7 +130,7 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
 
     ``data_dir`` (default: the run's own files) only changes where the test split comes from.
     """
-    from .train import load_model
+    from .checkpoint import load_model
     from .tta import predict_views
 
     views = list(views or default_views())

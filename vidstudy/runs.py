@@ -126,16 +126,18 @@ def read_summary(member: str | os.PathLike) -> dict:
 
 
 def member_checkpoints(run_dir: str | os.PathLike) -> list[tuple[str, Path]]:
-    """``(member name, best.pt)`` of exactly the members the run's config names, in order.
+    """``(member name, best checkpoint)`` of exactly the members the run's config names, in order.
 
     Member folders beyond ``config.members`` (left by a larger run) are ignored.
     """
+    from .checkpoint import best_path
+
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).exists():
         raise VidstudyError(f"{run_dir}: not a run folder (no {CONFIG_FILE}); run vidstudy train first.")
     out = []
     for i in range(read_config(run_dir).members):
-        best = member_dir(run_dir, i) / "best.pt"
+        best = best_path(member_dir(run_dir, i))
         if not best.is_file():
             raise VidstudyError(f"{best}: missing, but the run's config names {member_name(i)}; "
                                 f"finish the run with vidstudy train --resume.")

@@ -3,9 +3,8 @@
 A member ``ensemble_model_{i}`` is trained with seed ``seed_base + i`` and writes
 ``RUN_DIR/members/ensemble_model_{i}/``:
 
-``best.pt``               the best epoch's weights, config and metrics (tensors and plain
-                          values only: ``torch.load(path, weights_only=True)`` works)
-``last.pt``               everything needed to resume after the last finished epoch
+best and last checkpoints  the best epoch's weights and everything needed to resume
+                          (their layout: :mod:`vidstudy.checkpoint`)
 ``history.json``          per-epoch metrics (fractions in [0, 1]; LR at the epoch's last batch)
 ``training_metrics.csv``  the original's columns, then extra columns
 ``summary.json``          best epoch (1-based), best metrics, epochs run, early stop, wall time,
@@ -13,7 +12,7 @@ A member ``ensemble_model_{i}`` is trained with seed ``seed_base + i`` and write
 
 Every random stream (``random``, ``numpy``, ``torch``, the sampler, the loader and
 its workers, augmentation) is reseeded at the start of each epoch from
-``(seed, epoch)``. An interrupted run resumed from ``last.pt`` therefore continues
+``(seed, epoch)``. An interrupted run resumed from its last checkpoint therefore continues
 exactly as if it had not stopped.
 """
 
@@ -25,12 +24,14 @@ import io
 import math
 import random
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import checkpoint
 from .config import RunConfig
 from .data import AugmentConfig, VideoDataset, make_loader
 from .errors import ParameterError, VidstudyError
@@ -39,7 +40,7 @@ from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
-from .runs import (CONFIG_FILE, DATA_FILE, SUMMARY_FILE, atomic_path, member_dir, read_config, read_data_record,
+from .runs import (CONFIG_FILE, DATA_FILE, SUMMARY_FILE, member_dir, read_config, read_data_record,
                    read_summary, write_json, write_text)
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
@@ -65,11 +66,6 @@ def lr_at_epoch(cfg, epoch: int) -> float:
     span = max(1, cfg.epochs - cfg.warmup_epochs)
     progress = (epoch - cfg.warmup_epochs) / span
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
-
-
-def _save(obj, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
 
 
 @torch.no_grad()
@@ -102,34 +98,40 @@ def _write_history(out_dir: Path, history: dict, num_classes: int) -> None:
     write_text(out_dir / "training_metrics.csv", _history_csv(history, num_classes))
 
 
-def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
-                       *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
-                       name: str | None = None, init_checkpoint=None) -> dict:
-    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``).
+@dataclass
+class _Member:
+    """Everything one member's training uses, built by :func:`_setup`."""
 
-    ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
-    keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
-    ``best.pt`` weights (fine-tuning) instead of a fresh initialisation.
-    """
-    from tqdm import tqdm
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    criterion: FocalLoss
+    eval_criterion: FocalLoss
+    weights: np.ndarray
+    sample_weights: np.ndarray | None
+    train_set: VideoDataset
+    val_loader: object
 
-    from .viz import RealTimeTrainingVisualizer
 
-    config.validate()
-    out_dir = Path(out_dir)
-    name = name or out_dir.name
-    mcfg, tcfg = config.model, config.train
-    num_classes = train_data.num_classes
-    if train_data.category_mapping != val_data.category_mapping or train_data.feature_dim != val_data.feature_dim:
-        raise VidstudyError(f"{val_data.path}: the validation file does not match the training file's categories or feature dimension.")
-    if (out_dir / "last.pt").exists() and not resume:
-        raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or choose another folder.")
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class _Progress:
+    """Where a member's training stands (what its last checkpoint keeps besides the weights)."""
 
+    history: dict = field(default_factory=lambda: {k: [] for k in HISTORY_KEYS})
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    wall_before: float = 0.0
+
+
+def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, init_checkpoint) -> _Member:
+    """Model (seeded, or from ``init_checkpoint``), optimiser, schedule, class weights, losses and loaders."""
+    tcfg, num_classes = config.train, train_data.num_classes
     seed_everything(seed)
-    model = build_model(mcfg, train_data.feature_dim, num_classes)
+    model = build_model(config.model, train_data.feature_dim, num_classes)
     if init_checkpoint is not None:
-        model.load_state_dict(torch.load(init_checkpoint, weights_only=True)["model_state"])
+        model.load_state_dict(checkpoint.load(init_checkpoint)["model_state"])
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scheduler = None
     if tcfg.schedule == "warm_restarts":
@@ -146,127 +148,162 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
             raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
         sample_weights = subcategory_sample_weights(train_data.labels, train_data.subcategories, weights)
     alpha = torch.tensor(weights, dtype=torch.float32) if tcfg.balance in ("alpha", "both") else None
-    criterion = FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
-    # Validation loss without alpha, so it is comparable across balance settings.
-    eval_criterion = FocalLoss(None, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing)
-    train_set = VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed)
-    val_loader = make_loader(VideoDataset(val_data), max(64, tcfg.batch_size), num_workers=tcfg.num_workers)
+    return _Member(
+        model=model, optimizer=optimizer, scheduler=scheduler,
+        criterion=FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing),
+        # Validation loss without alpha, so it is comparable across balance settings.
+        eval_criterion=FocalLoss(None, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing),
+        weights=weights, sample_weights=sample_weights,
+        train_set=VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed),
+        val_loader=make_loader(VideoDataset(val_data), max(64, tcfg.batch_size), num_workers=tcfg.num_workers),
+    )
 
-    history = {k: [] for k in HISTORY_KEYS}
-    start_epoch, best_score, best_epoch, bad_epochs, wall_before = 0, -math.inf, -1, 0, 0.0
-    if resume and (out_dir / "last.pt").exists():
-        state = torch.load(out_dir / "last.pt", weights_only=True)
-        changed = difference(fingerprint(config=state["config"], seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
-        if changed:
-            raise VidstudyError(f"{out_dir / 'last.pt'}: was trained with another config or seed ({changed}); "
-                                f"it cannot be resumed with this one.")
-        model.load_state_dict(state["model_state"])
-        optimizer.load_state_dict(state["optimizer_state"])
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler_state"])
-        history = state["history"]
-        start_epoch, best_score, best_epoch = state["epoch"], state["best_score"], state["best_epoch"]
-        bad_epochs, wall_before = state["bad_epochs"], state["wall_time_s"]
 
+def _resume(m: _Member, path: Path, config: RunConfig, seed: int) -> _Progress:
+    """Load the last checkpoint ``path`` into ``m``, refusing one made with another config or seed."""
+    state = checkpoint.load(path, checkpoint.LAST_KEYS)
+    changed = difference(fingerprint(config=state["config"], seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
+    if changed:
+        raise VidstudyError(f"{path}: was trained with another config or seed ({changed}); it cannot be resumed with this one.")
+    m.model.load_state_dict(state["model_state"])
+    m.optimizer.load_state_dict(state["optimizer_state"])
+    if m.scheduler is not None:
+        m.scheduler.load_state_dict(state["scheduler_state"])
+    return _Progress(history=state["history"], epoch=state["epoch"], best_score=state["best_score"],
+                     best_epoch=state["best_epoch"], bad_epochs=state["bad_epochs"], wall_before=state["wall_time_s"])
+
+
+def _train_epoch(m: _Member, train_data: FeatureFile, tcfg, seed: int, epoch: int) -> dict:
+    """One epoch over the (re-seeded) sampler; returns its loss, accuracy, weighted F1 and last learning rate."""
+    es = epoch_seed(seed, epoch)
+    seed_everything(es)
+    sampler = (weighted_sampler(train_data.labels, m.weights, seed=es, sample_weights=m.sample_weights)
+               if tcfg.balance in ("sampler", "both") else None)
+    loader = make_loader(m.train_set, tcfg.batch_size, shuffle=True, sampler=sampler, num_workers=tcfg.num_workers, seed=es)
+    if m.scheduler is None:
+        for group in m.optimizer.param_groups:
+            group["lr"] = lr_at_epoch(tcfg, epoch)
+    m.model.train()
+    losses, y_true, y_pred = [], [], []
+    for batch in loader:
+        lr = m.optimizer.param_groups[0]["lr"]
+        logits = m.model(batch.features, batch.lengths)
+        loss = m.criterion(logits, batch.labels)
+        m.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(m.model.parameters(), tcfg.grad_clip)
+        m.optimizer.step()
+        if m.scheduler is not None:
+            m.scheduler.step()
+        losses.append(loss.item() * len(batch.labels))
+        y_true.append(batch.labels.numpy())
+        y_pred.append(logits.argmax(1).numpy())
+    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+    metrics = classification_metrics(y_true, y_pred, train_data.num_classes)
+    return {"train_loss": sum(losses) / len(y_true), "train_acc": metrics["acc"], "train_f1": metrics["f1_weighted"],
+            "learning_rates": lr}
+
+
+def _validate(m: _Member, num_classes: int) -> tuple[dict, dict]:
+    """Validation metrics (``val_*`` history entries) and the collapse check of the model as it is now."""
+    val_logits, val_labels = predict(m.model, m.val_loader)
+    val_loss = float(m.eval_criterion(torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
+    val_pred = val_logits.argmax(1)
+    metrics = classification_metrics(val_labels, val_pred, num_classes)
+    collapse = detect_collapse(val_labels, val_pred, num_classes)
+    return {"val_loss": val_loss, "val_acc": metrics["acc"], "val_f1": metrics["f1_weighted"], "val_macro_f1": metrics["f1_macro"],
+            "val_per_class_f1": metrics["per_class_f1"], "collapsed_classes": collapse["lost_classes"]}, collapse
+
+
+def _summary(name: str, seed: int, tcfg, p: _Progress, stopped_early: bool, wall_time: float, best: dict,
+             class_names: list[str]) -> dict:
+    collapse = best["collapse"]
+    return {
+        "member": name,
+        "seed": seed,
+        "best_epoch": p.best_epoch + 1,
+        "epochs_run": len(p.history["train_loss"]),
+        "stopped_early": bool(stopped_early),
+        "monitor": tcfg.monitor,
+        "best_metrics": best["metrics"],
+        "wall_time_s": wall_time,
+        "collapsed": collapse["collapsed"],
+        "lost_classes": collapse["lost_classes"],
+        "lost_class_names": [class_names[c] for c in collapse["lost_classes"]],
+        "dominant_class": collapse["dominant_class"],
+        "dominant_share": collapse["dominant_share"],
+    }
+
+
+def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
+                       *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
+                       name: str | None = None, init_checkpoint=None) -> dict:
+    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``).
+
+    ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
+    keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
+    best checkpoint (fine-tuning) instead of a fresh initialisation.
+    """
+    from tqdm import tqdm
+
+    from .viz import RealTimeTrainingVisualizer
+
+    config.validate()
+    out_dir = Path(out_dir)
+    name = name or out_dir.name
+    tcfg, num_classes = config.train, train_data.num_classes
+    if train_data.category_mapping != val_data.category_mapping or train_data.feature_dim != val_data.feature_dim:
+        raise VidstudyError(f"{val_data.path}: the validation file does not match the training file's categories or feature dimension.")
+    last = checkpoint.last_path(out_dir)
+    if last.exists() and not resume:
+        raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or choose another folder.")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    m = _setup(config, train_data, val_data, seed, init_checkpoint)
+    p = _resume(m, last, config, seed) if resume and last.exists() else _Progress()
     viz = (RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
            if plots else None)
     t_start = time.perf_counter()
-    stopped_early = bad_epochs >= tcfg.patience
-    bar = tqdm(range(start_epoch, tcfg.epochs), desc=name, disable=quiet, leave=False, unit="epoch")
+    stopped_early = p.bad_epochs >= tcfg.patience
+    bar = tqdm(range(p.epoch, tcfg.epochs), desc=name, disable=quiet, leave=False, unit="epoch")
     for epoch in bar:
         if stopped_early:
             break
         t0 = time.perf_counter()
-        es = epoch_seed(seed, epoch)
-        seed_everything(es)
-        sampler = (weighted_sampler(train_data.labels, weights, seed=es, sample_weights=sample_weights)
-                   if tcfg.balance in ("sampler", "both") else None)
-        loader = make_loader(train_set, tcfg.batch_size, shuffle=True, sampler=sampler, num_workers=tcfg.num_workers, seed=es)
-        if scheduler is None:
-            for group in optimizer.param_groups:
-                group["lr"] = lr_at_epoch(tcfg, epoch)
-        model.train()
-        losses, y_true, y_pred = [], [], []
-        for batch in loader:
-            lr = optimizer.param_groups[0]["lr"]
-            logits = model(batch.features, batch.lengths)
-            loss = criterion(logits, batch.labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            losses.append(loss.item() * len(batch.labels))
-            y_true.append(batch.labels.numpy())
-            y_pred.append(logits.argmax(1).numpy())
-        y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
-        train_m = classification_metrics(y_true, y_pred, num_classes)
-        val_logits, val_labels = predict(model, val_loader)
-        val_loss = float(eval_criterion(torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
-        val_pred = val_logits.argmax(1)
-        val_m = classification_metrics(val_labels, val_pred, num_classes)
-        collapse = detect_collapse(val_labels, val_pred, num_classes)
-        for key, value in (("train_loss", sum(losses) / len(y_true)), ("train_acc", train_m["acc"]), ("train_f1", train_m["f1_weighted"]),
-                           ("val_loss", val_loss), ("val_acc", val_m["acc"]), ("val_f1", val_m["f1_weighted"]),
-                           ("val_macro_f1", val_m["f1_macro"]), ("val_per_class_f1", val_m["per_class_f1"]),
-                           ("learning_rates", lr), ("epoch_times", time.perf_counter() - t0),
-                           ("collapsed_classes", collapse["lost_classes"])):
-            history[key].append(value)
+        entry = _train_epoch(m, train_data, tcfg, seed, epoch)
+        val, collapse = _validate(m, num_classes)
+        entry.update(val, epoch_times=time.perf_counter() - t0)
+        for key in HISTORY_KEYS:
+            p.history[key].append(entry[key])
 
-        score = history[tcfg.monitor][-1]
-        if score > best_score:
-            best_score, best_epoch, bad_epochs = score, epoch, 0
-            _save({"model_state": model.state_dict(), "config": config.to_dict(), "seed": seed, "epoch": epoch + 1,
-                   "feature_dim": train_data.feature_dim, "num_classes": num_classes, "class_names": train_data.class_names,
-                   "category_mapping": train_data.category_mapping,
-                   "metrics": {"val_acc": val_m["acc"], "val_f1": val_m["f1_weighted"], "val_macro_f1": val_m["f1_macro"],
-                               "val_per_class_f1": val_m["per_class_f1"], "val_loss": val_loss},
-                   "collapse": collapse}, out_dir / "best.pt")
+        score = p.history[tcfg.monitor][-1]
+        if score > p.best_score:
+            p.best_score, p.best_epoch, p.bad_epochs = score, epoch, 0
+            checkpoint.save_best(out_dir, model_state=m.model.state_dict(), config=config.to_dict(), seed=seed, epoch=epoch + 1,
+                                 feature_dim=train_data.feature_dim, num_classes=num_classes, class_names=train_data.class_names,
+                                 category_mapping=train_data.category_mapping, collapse=collapse,
+                                 metrics={"val_acc": val["val_acc"], "val_f1": val["val_f1"], "val_macro_f1": val["val_macro_f1"],
+                                          "val_per_class_f1": val["val_per_class_f1"], "val_loss": val["val_loss"]})
         else:
-            bad_epochs += 1
-        stopped_early = bad_epochs >= tcfg.patience
-        _write_history(out_dir, history, num_classes)
-        _save({"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict(),
-               "scheduler_state": scheduler.state_dict() if scheduler is not None else None,
-               "config": config.to_dict(), "seed": seed, "epoch": epoch + 1, "history": history,
-               "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-               "wall_time_s": wall_before + time.perf_counter() - t_start}, out_dir / "last.pt")
+            p.bad_epochs += 1
+        stopped_early = p.bad_epochs >= tcfg.patience
+        p.epoch = epoch + 1
+        _write_history(out_dir, p.history, num_classes)
+        checkpoint.save_last(out_dir, model_state=m.model.state_dict(), optimizer_state=m.optimizer.state_dict(),
+                             scheduler_state=m.scheduler.state_dict() if m.scheduler is not None else None,
+                             config=config.to_dict(), seed=seed, epoch=p.epoch, history=p.history, best_score=p.best_score,
+                             best_epoch=p.best_epoch, bad_epochs=p.bad_epochs,
+                             wall_time_s=p.wall_before + time.perf_counter() - t_start)
         if viz is not None:
-            viz.update(history)
-        bar.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", val_macro_f1=f"{history['val_macro_f1'][-1]:.3f}")
+            viz.update(p.history)
+        bar.set_postfix(loss=f"{p.history['train_loss'][-1]:.3f}", val_macro_f1=f"{p.history['val_macro_f1'][-1]:.3f}")
     bar.close()
 
-    best = torch.load(out_dir / "best.pt", weights_only=True)
-    collapse = best["collapse"]
-    summary = {
-        "member": name,
-        "seed": seed,
-        "best_epoch": best_epoch + 1,
-        "epochs_run": len(history["train_loss"]),
-        "stopped_early": bool(stopped_early),
-        "monitor": tcfg.monitor,
-        "best_metrics": best["metrics"],
-        "wall_time_s": wall_before + time.perf_counter() - t_start,
-        "collapsed": collapse["collapsed"],
-        "lost_classes": collapse["lost_classes"],
-        "lost_class_names": [train_data.class_names[c] for c in collapse["lost_classes"]],
-        "dominant_class": collapse["dominant_class"],
-        "dominant_share": collapse["dominant_share"],
-    }
-    write_json(out_dir / "summary.json", summary)
+    best = checkpoint.load(checkpoint.best_path(out_dir))
+    summary = _summary(name, seed, tcfg, p, stopped_early, p.wall_before + time.perf_counter() - t_start, best,
+                       train_data.class_names)
+    write_json(out_dir / SUMMARY_FILE, summary)
     return summary
-
-
-def load_model(checkpoint_path) -> tuple[nn.Module, dict]:
-    """Rebuild a member's network from its ``best.pt`` (eval mode) and return it with the checkpoint."""
-    path = Path(checkpoint_path)
-    if not path.exists():
-        raise VidstudyError(f"{path}: checkpoint does not exist.")
-    ckpt = torch.load(path, weights_only=True)
-    model = build_model(RunConfig.from_dict(ckpt["config"], where=str(path)).model, ckpt["feature_dim"], ckpt["num_classes"])
-    model.load_state_dict(ckpt["model_state"])
-    return model.eval(), ckpt
 
 
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
@@ -275,7 +312,7 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``.
 
     ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
-    (fine-tuning from its ``best.pt``). ``test_file`` is the test split the run is
+    (fine-tuning from its best checkpoint). ``test_file`` is the test split the run is
     evaluated on (default: the test file beside the validation file, when there is one).
 
     ``run_dir/config.json`` (the resolved config) and ``run_dir/data.json`` (the
@@ -284,7 +321,7 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     (apart from ``members``) and the train and val files' content are those it was
     started with; otherwise one error names what differs and nothing in ``run_dir``
     changes. Finished members (with ``summary.json``) are then reused and a started
-    one continues from ``last.pt``. The run's members are exactly ``config.members``.
+    one continues from its last checkpoint. The run's members are exactly ``config.members``.
     """
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
@@ -293,7 +330,8 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     cfg_path = run_dir / CONFIG_FILE
     if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
         test_file = Path(val_data.path).parent / feature_file_name("test")
-    inits = {f"init_{i}": member_dir(init_from, i) / "best.pt" for i in range(config.members)} if init_from is not None else {}
+    inits = ({f"init_{i}": checkpoint.best_path(member_dir(init_from, i)) for i in range(config.members)}
+             if init_from is not None else {})
     for path in inits.values():
         if not path.exists():
             raise VidstudyError(f"{path}: the run to fine-tune from has no such member checkpoint.")
