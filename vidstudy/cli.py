@@ -139,7 +139,7 @@ def _cmd_evaluate(args) -> None:
 
 
 def _cmd_book(args) -> None:
-    from .book import build_book
+    from .study.book import build_book
 
     t0 = time.perf_counter()
     build_book(args.params, args.data, smoke=args.smoke)
@@ -163,8 +163,8 @@ def _load_backbone(spec: str | None, device: str):
 
 
 def _cmd_extract(args) -> None:
-    from .extract import extract
-    from .video import Sampling
+    from .extraction.extract import extract
+    from .extraction.video import Sampling
 
     sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
     t0 = time.perf_counter()

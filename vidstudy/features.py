@@ -200,10 +200,10 @@ class FeatureFile:
             self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
             self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
             self.multi_scale = bool(attrs.get("multi_scale", False))
-            # vidstudy.simulate and vidstudy.extract record their settings; other files have neither.
+            # vidstudy.simulate and vidstudy.extraction.extract record their settings; other files have neither.
             self.simulation = _json_attr(attrs, "simulation", where)
             self.extraction = _json_attr(attrs, "extraction", where)
-            self.subset = _json_attr(attrs, "subset", where)  # vidstudy.recipes.training_subset: its source and size
+            self.subset = _json_attr(attrs, "subset", where)  # vidstudy.study.recipes.training_subset: its source and size
             self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
             self.dtype = str(feats.dtype)
             self.shape = (n, t, d)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .features import FeatureFile
+from ..features import FeatureFile
 
 ORIGINAL_STUDY = Path(__file__).with_name("original_study.json")  # package data
 
@@ -94,8 +94,8 @@ def chapter_run(run_dir: str | Path, data_dir: str | Path, config) -> Path:
     reuses the first ones). Chapters on other data, or with another config, therefore
     train runs of their own, and going back reuses the earlier ones.
     """
-    from .features import SPLITS, feature_file_name
-    from .fingerprint import fingerprint, input_key
+    from ..features import SPLITS, feature_file_name
+    from ..fingerprint import fingerprint, input_key
 
     cfg = config.to_dict()
     cfg.pop("members")
@@ -105,7 +105,7 @@ def chapter_run(run_dir: str | Path, data_dir: str | Path, config) -> Path:
 
 def run_config(preset_name: str, members: int, epochs: int, seed_base: int):
     """The run's config from chapter parameters (``epochs=0`` keeps the preset's)."""
-    from .config import apply_overrides, preset
+    from ..config import apply_overrides, preset
 
     overrides = [f"members={members}", f"seed_base={seed_base}"] + ([f"train.epochs={epochs}"] if epochs else [])
     return apply_overrides(preset(preset_name), overrides).validate()
@@ -154,7 +154,7 @@ def simulation_design() -> str:
     """The simulation's documented design (the module docstring) as Markdown."""
     import re
 
-    from . import simulate
+    from .. import simulate
 
     text = simulate.__doc__.replace("``", "`")
     text = re.sub(r"^(.+)\n-{3,}$", r"### \1", text, flags=re.M)  # reST section titles
@@ -169,8 +169,8 @@ def simulation_knobs(settings: dict) -> pd.DataFrame:
 
 def ensure_run(config, data_dir, run_dir) -> list[dict]:
     """Train the ensemble into ``run_dir``, or reuse it when it is finished with the same config and data."""
-    from .features import load_splits
-    from .train import train_ensemble
+    from ..features import load_splits
+    from ..train import train_ensemble
 
     files = load_splits(data_dir, ("train", "val"))
     return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True)

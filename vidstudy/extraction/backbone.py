@@ -1,7 +1,7 @@
 """Frame backbones: images in, one feature vector per image out.
 
 A *backbone* is any callable from a batch of RGB frames, ``uint8 [B, H, W, 3]``
-(a NumPy array), to features ``[B, D]`` (NumPy or torch). :func:`vidstudy.extract`
+(a NumPy array), to features ``[B, D]`` (NumPy or torch). :func:`vidstudy.extraction.extract`
 decodes frames at the backbone's ``input_size`` when it has that attribute (224
 otherwise), so a backbone usually receives frames already at its working size.
 
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 LITE0_MEAN = (127.0, 127.0, 127.0)
 LITE0_STD = (128.0, 128.0, 128.0)
@@ -231,7 +231,7 @@ def lite0_backbone(device: str | torch.device = "cpu", weights: str | None = Non
 
 def imagenet_classes() -> list[str]:
     """The 1000 ImageNet-1k class names, by index (the usual torchvision ordering)."""
-    text = resources.files("vidstudy").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
+    text = resources.files("vidstudy.extraction").joinpath("imagenet_classes.txt").read_text(encoding="utf-8")
     return text.splitlines()
 
 

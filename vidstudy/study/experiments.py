@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import RunConfig
-from .ensemble import soft_vote, tta_ensemble
-from .features import FeatureFile
-from .metrics import bootstrap_ci, paired_comparison, per_class_table
-from .predictions import Predictions, ensure_predictions, run_split_file
-from .runs import read_config
-from .train import train_ensemble
-from .tta import BASE_VIEWS
+from ..config import RunConfig
+from ..ensemble import soft_vote, tta_ensemble
+from ..features import FeatureFile
+from ..metrics import bootstrap_ci, paired_comparison, per_class_table
+from ..predictions import Predictions, ensure_predictions, run_split_file
+from ..runs import read_config
+from ..train import train_ensemble
+from ..tta import BASE_VIEWS
 
 
 def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile,

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import RunConfig, apply_overrides, preset
-from .features import FeatureFile, write_feature_file
-from .metrics import classification_metrics
-from .fingerprint import difference, fingerprint
-from .predictions import build_predictions, is_current, load_predictions
-from .runs import member_dir, read_config, read_json, read_summary
-from .sampling import stratified_split
-from .train import train_ensemble
+from ..config import RunConfig, apply_overrides, preset
+from ..features import FeatureFile, write_feature_file
+from ..metrics import classification_metrics
+from ..fingerprint import difference, fingerprint
+from ..predictions import build_predictions, is_current, load_predictions
+from ..runs import member_dir, read_config, read_json, read_summary
+from ..sampling import stratified_split
+from ..train import train_ensemble
 
 ORIGINAL = ["model.masked=false", "train.schedule=warm_restarts", "train.balance=both", "train.monitor=val_acc",
             "train.lr=1e-3", "train.weight_decay=5e-4", "train.batch_size=48"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ensemble import soft_vote
+from ..ensemble import soft_vote
 
 
 def mean_class_probability(member_probs: np.ndarray, labels: np.ndarray, cls: int) -> dict:

@@ -6,8 +6,8 @@ Category ids are the positions of the sorted category folder names over all
 splits; each video's subcategory and id (``Category/Subcategory/name``) are
 recorded in the file.
 
-Per video: frames are chosen and decoded (:mod:`vidstudy.video`), turned into
-features by a backbone (:mod:`vidstudy.backbone`; EfficientNet-Lite0 by default)
+Per video: frames are chosen and decoded (:mod:`vidstudy.extraction.video`), turned into
+features by a backbone (:mod:`vidstudy.extraction.backbone`; EfficientNet-Lite0 by default)
 in batches, and combined over the time-aligned scales of :func:`vidstudy.multiscale.multiscale`
 unless ``multiscale=False``. Each split becomes ``OUT_DIR/{split}_features_multiscale.h5``
 through :func:`vidstudy.features.write_feature_file`.
@@ -37,12 +37,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import ParameterError, VidstudyError
-from .features import feature_file_name, write_feature_file
-from .fingerprint import difference, file_digest, fingerprint, input_key, plain
-from .multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
-from .multiscale import multiscale as combine_scales
-from .runs import atomic_path, write_json
+from ..errors import ParameterError, VidstudyError
+from ..features import feature_file_name, write_feature_file
+from ..fingerprint import difference, file_digest, fingerprint, input_key, plain
+from ..multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
+from ..multiscale import multiscale as combine_scales
+from ..runs import atomic_path, write_json
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 
 PARTIAL_DIR = ".partial"
@@ -295,7 +295,7 @@ def extract(
     """Extract every split of ``video_dir`` into ``out_dir``; returns the report (also written).
 
     ``backbone`` is any callable from ``uint8 [B, H, W, 3]`` RGB frames to ``[B, D]``
-    features (default: :func:`vidstudy.backbone.lite0_backbone` on ``device``);
+    features (default: :func:`vidstudy.extraction.backbone.lite0_backbone` on ``device``);
     frames are decoded at its ``input_size`` attribute when it has one, else at
     ``sampling.frame_size``. ``workers`` processes decode videos in parallel.
     """

@@ -14,7 +14,7 @@ installed package alone refuses with one sentence and writes nothing.
    first, so a failing chapter leaves the previous book intact and is reported as
    ``chapter NN_name failed in cell K: error``. The chapters keep the runs of each
    data folder and config in their own folder under ``run_dir``
-   (:func:`vidstudy.report.chapter_run`).
+   (:func:`vidstudy.study.report.chapter_run`).
 3. ``jupyter-book build -W -n --keep-going .`` (``execute_notebooks: "off"``).
 """
 
@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ParameterError, VidstudyError
-from .features import SPLITS, feature_file_name
-from .fingerprint import difference, file_digest, fingerprint, input_key
-from .runs import atomic_path, write_json
+from ..errors import ParameterError, VidstudyError
+from ..features import SPLITS, feature_file_name
+from ..fingerprint import difference, file_digest, fingerprint, input_key
+from ..runs import atomic_path, write_json
 
-PACKAGE = Path(__file__).resolve().parent
+PACKAGE = Path(__file__).resolve().parents[1]  # vidstudy/
 BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
 CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
             "07_recipes", "08_video_features")
@@ -66,7 +66,7 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
 
 def default_data(folder: Path, smoke: bool) -> Path:
     """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once)."""
-    from .simulate import ensure_simulated
+    from ..simulate import ensure_simulated
 
     shape = "smoke" if smoke else "default"
     return ensure_simulated(Path(folder) / f"{shape}-seed0", seed=0, shape=shape)

@@ -22,7 +22,7 @@ from typing import Iterable
 
 import numpy as np
 
-from .errors import ParameterError, VidstudyError
+from ..errors import ParameterError, VidstudyError
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm")
 CLIP_CENTRES: tuple[float, ...] = (0.2, 0.5, 0.8)
@@ -275,7 +275,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int 
     """
     import av
 
-    from .runs import atomic_path
+    from ..runs import atomic_path
 
     path = Path(path)
     frames = iter(frames)
