@@ -76,6 +76,11 @@ def test_glued_numbers_equal_the_run(built):
     ranking = sorted(results["class_names"], key=lambda c: soft["classes"][c]["f1"])
     assert g["hardest_class"].strip("'") == ranking[0]
     assert float(g["hardest_class_f1"]) == pytest.approx(soft["classes"][ranking[0]]["f1"])
+    g6 = glued(root / "book" / "executed" / "06_experiments.ipynb")
+    survivors = g6["survivors"].strip("'")
+    assert int(g6["n_comparisons"]) == 6
+    assert int(g6["n_survivors"]) == (0 if survivors == "none of them" else len(survivors.split(", ")))
+    assert 0 <= float(g6["best_experiment_holm_p"]) <= 1
     g5 = glued(root / "book" / "executed" / "05_ensemble_tta.ipynb")
     assert float(g5["tta_gain"]) == pytest.approx(results["methods"]["ensemble_tta"]["vs_soft_vote"]["macro_f1_diff"][0])
 

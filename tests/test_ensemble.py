@@ -131,3 +131,22 @@ def test_paired_comparison():
     assert r["mcnemar"]["only_a_right"] == 30 and r["mcnemar"]["only_b_right"] == 0
     assert r["mcnemar"]["p_value"] < 1e-6
     assert paired_comparison(y, a, a, 2, n_boot=50)["mcnemar"]["p_value"] == 1.0
+
+
+def test_holm_matches_the_step_down_definition():
+    from vidstudy.metrics import holm
+
+    # m = 4: sorted p 0.01, 0.02, 0.03, 0.5 -> 0.04, 0.06, 0.06 (monotone), 0.5
+    assert holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    assert holm([0.9, 0.8]) == pytest.approx([1.0, 1.0]) and holm([0.2, 0.4]) == pytest.approx([0.4, 0.4])
+
+
+def test_bootstrap_p_value_separates_a_real_change_from_none():
+    from vidstudy.metrics import paired_comparison
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 400)
+    a = np.where(rng.random(400) < 0.7, y, (y + 1) % 4)
+    better = np.where(rng.random(400) < 0.5, y, a)  # fixes about half of a's mistakes
+    assert paired_comparison(y, a, better, 4, n_boot=500)["macro_f1_p_value"] < 0.01
+    assert paired_comparison(y, a, a, 4, n_boot=500)["macro_f1_p_value"] == 1.0

@@ -107,8 +107,9 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     """Compare prediction sets ``b`` against ``a`` on the same videos.
 
     Bootstrap CIs (the same resampled videos for both) of the differences ``b - a``
-    in accuracy and macro F1 (in points), and McNemar's exact test on the videos
-    where exactly one of the two is right.
+    in accuracy and macro F1 (in points), the two-sided bootstrap p-value of the
+    macro-F1 difference (``(2 * min(#d <= 0, #d >= 0) + 1) / (n_boot + 1)``, capped at 1),
+    and McNemar's exact test on the videos where exactly one of the two is right.
     """
     from scipy.stats import binomtest
 
@@ -127,5 +128,19 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     return {
         "accuracy_diff": [100 * float(np.mean(right_b) - np.mean(right_a)), *(100 * np.percentile(acc_d, q)).tolist()],
         "macro_f1_diff": [100 * float(point_f1), *(100 * np.percentile(f1_d, q)).tolist()],
+        "macro_f1_p_value": min(1.0, (2 * min(int(np.sum(f1_d <= 0)), int(np.sum(f1_d >= 0))) + 1) / (n_boot + 1)),
         "mcnemar": {"only_a_right": only_a, "only_b_right": only_b, "p_value": p},
     }
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given; monotone, at most 1)."""
+    p = np.asarray(p_values, dtype=float)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()

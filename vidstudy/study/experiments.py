@@ -17,7 +17,7 @@ import numpy as np
 from ..config import RunConfig
 from ..ensemble import soft_vote, tta_ensemble
 from ..features import FeatureFile
-from ..metrics import bootstrap_ci, paired_comparison, per_class_table
+from ..metrics import bootstrap_ci, holm, paired_comparison, per_class_table
 from ..predictions import Predictions, ensure_predictions, run_split_file
 from ..runs import read_config
 from ..train import train_ensemble
@@ -71,6 +71,20 @@ def compare(name: str, description: str, labels: np.ndarray, baseline_pred: np.n
     return {"name": name, "description": description, "cost": cost,
             "table": per_class_table(labels, pred, class_names), "ci": bootstrap_ci(labels, pred, c, n_boot, seed),
             "vs_baseline": paired_comparison(labels, baseline_pred, pred, c, n_boot, seed)}
+
+
+def adjust_for_multiplicity(experiments: list[dict], alpha: float = 0.05) -> list[dict]:
+    """Holm-adjust the family of comparisons against the baseline (both paired tests), in place.
+
+    Each comparison gains ``vs_baseline["holm"]``: the adjusted macro-F1 bootstrap and
+    McNemar p-values, and whether the macro-F1 change survives at ``alpha``.
+    """
+    f1 = holm([e["vs_baseline"]["macro_f1_p_value"] for e in experiments])
+    mcnemar = holm([e["vs_baseline"]["mcnemar"]["p_value"] for e in experiments])
+    for e, p_f1, p_mc in zip(experiments, f1, mcnemar):
+        e["vs_baseline"]["holm"] = {"macro_f1_p_value": p_f1, "mcnemar_p_value": p_mc, "survives": p_f1 < alpha,
+                                    "alpha": alpha, "family": len(experiments)}
+    return experiments
 
 
 def baseline_predictions(test: Predictions) -> np.ndarray:

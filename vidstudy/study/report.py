@@ -51,14 +51,19 @@ def feature_statistics(files: dict[str, FeatureFile]) -> pd.DataFrame:
 
 
 def per_class_f1_frame(results: dict, split: str = "test") -> pd.DataFrame:
-    """Members' per-class F1 (%) with the best-per-class column, as in the seed page."""
+    """Members' per-class F1 (%) with the best-per-class column, as in the seed page.
+
+    On test that column is an oracle (each class's best member picked by looking at test
+    labels) and is labelled so; on validation it is the best member per class there.
+    """
     names = results["class_names"]
     cols = {}
     for m, r in results["members"].items():
         table = r["val"] if split == "val" else r["test"]["table"]
         cols[m] = [table["classes"][c]["f1"] for c in names]
     frame = pd.DataFrame(cols, index=names)
-    frame["best"] = [results["best_per_class"][split][c] for c in names]
+    label = "best member per class (oracle: picked on test)" if split == "test" else "best member per class (val)"
+    frame[label] = [results["best_per_class"][split][c] for c in names]
     return frame.round(2)
 
 
@@ -145,6 +150,9 @@ def experiments_table(experiments: list[dict]) -> pd.DataFrame:
             "change in macro F1 [95% CI]": f"{d['macro_f1_diff'][0]:+.2f} [{d['macro_f1_diff'][1]:+.2f}, {d['macro_f1_diff'][2]:+.2f}]",
             "Animation F1 (%)": round(e["table"]["classes"]["Animation"]["f1"], 2) if "Animation" in e["table"]["classes"] else None,
             "McNemar p": round(d["mcnemar"]["p_value"], 4),
+            **({"macro-F1 p (Holm)": round(d["holm"]["macro_f1_p_value"], 4),
+                "McNemar p (Holm)": round(d["holm"]["mcnemar_p_value"], 4),
+                f"survives at {d['holm']['alpha']:g}": "yes" if d["holm"]["survives"] else "no"} if "holm" in d else {}),
             "cost": e["cost"],
         }
     return pd.DataFrame(rows).T
