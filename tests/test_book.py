@@ -34,6 +34,12 @@ def built(tmp_path_factory):
     return root, log
 
 
+def _main_run(runs: Path, data_name: str) -> Path:
+    """The one ensemble run of a data folder (the recipe study keeps a folder of its own beside it)."""
+    (run,) = [p for p in runs.glob(f"{data_name}-*") if (p / "config.json").exists()]
+    return run
+
+
 def glued(notebook: Path) -> dict:
     nb = nbformat.read(notebook, as_version=4)
     out = {}
@@ -68,7 +74,7 @@ def test_every_chapter_page_has_figures_and_tables(built):
 
 def test_glued_numbers_equal_the_run(built):
     root, _ = built
-    (run,) = (root / "runs" / "book-smoke").glob("smoke-seed0-*")  # the one run of this data and config
+    run = _main_run(root / "runs" / "book-smoke", "smoke-seed0")
     results = json.loads((run / "results.json").read_text())
     g = glued(root / "book" / "executed" / "03_per_class_f1.ipynb")
     soft = results["methods"]["soft_vote"]["table"]
@@ -98,7 +104,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     work = tmp_path / "root"
     shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
     runs = work / "runs" / "book-smoke"
-    (run_a,) = runs.glob("smoke-seed0-*")
+    run_a = _main_run(runs, "smoke-seed0")
     members_a = tree_digest(run_a / "members")
     first = CHAPTERS[:3]  # data, training, per-class F1 (the evaluation)
     for name, shape in (("B", "smoke"), ("C", shape_config("smoke", feature_dim=24))):
@@ -107,7 +113,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
         log = []
         build_book(smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
         assert [line.split(":")[0] for line in log if "executing" in line] == [f"[book] {c}" for c in first], log
-        (run,) = runs.glob(f"{name}-*")
+        run = _main_run(runs, name)
         results = json.loads((run / "results.json").read_text())
         assert results["data"]["test"] == str(data.resolve() / "test_features_multiscale.h5")
         assert f"runs/book-smoke/{run.name}" in (work / "book" / "executed" / "02_training.ipynb").read_text()

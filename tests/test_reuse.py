@@ -18,7 +18,7 @@ from vidstudy.evaluate import evaluate_run
 from vidstudy.features import FeatureFile, feature_file_name, load_splits
 from vidstudy.predictions import build_predictions, ensure_predictions, load_predictions, store_path
 from vidstudy.study.recipes import training_subset
-from vidstudy.study.report import chapter_run
+from vidstudy.study.chapter import run_folder as chapter_run
 from vidstudy.runs import member_checkpoints
 from vidstudy.simulate import shape_config, simulate
 from vidstudy.train import train_ensemble

@@ -84,21 +84,12 @@ def _cmd_probe(args) -> None:
 
 
 def _cmd_train(args) -> None:
-    from .config import apply_overrides, preset
+    from .config import build
     from .features import load_splits
     from .train import train_ensemble
 
-    config = preset(args.preset)
-    overrides = list(args.set)
-    if args.members is not None:
-        overrides.append(f"members={args.members}")
-    if args.epochs is not None:
-        overrides.append(f"train.epochs={args.epochs}")
-    if args.seed_base is not None:
-        overrides.append(f"seed_base={args.seed_base}")
-    if args.workers is not None:
-        overrides.append(f"train.num_workers={args.workers}")
-    config = apply_overrides(config, overrides).validate()
+    config = build(args.preset, members=args.members, epochs=args.epochs, seed_base=args.seed_base, workers=args.workers,
+                   overrides=args.set)
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,

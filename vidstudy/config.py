@@ -180,6 +180,15 @@ def preset(name: str) -> RunConfig:
     return PRESETS[name]()
 
 
+def build(preset_name: str = "cpu", *, members: int | None = None, epochs: int | None = None,
+          seed_base: int | None = None, workers: int | None = None, overrides: typing.Iterable[str] = ()) -> RunConfig:
+    """The one way a config is made from a preset and the usual knobs (``None`` keeps the preset's), then
+    ``key=value`` overrides; validated. The CLI, the chapters and the recipe study all use it."""
+    knobs = {"members": members, "train.epochs": epochs, "seed_base": seed_base, "train.num_workers": workers}
+    items = list(overrides) + [f"{k}={v}" for k, v in knobs.items() if v is not None]
+    return apply_overrides(preset(preset_name), items).validate()
+
+
 def _convert(key: str, text: str, typ):
     origin = typing.get_origin(typ)
     try:

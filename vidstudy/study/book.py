@@ -14,7 +14,7 @@ installed package alone refuses with one sentence and writes nothing.
    first, so a failing chapter leaves the previous book intact and is reported as
    ``chapter NN_name failed in cell K: error``. The chapters keep the runs of each
    data folder and config in their own folder under ``run_dir``
-   (:func:`vidstudy.study.report.chapter_run`).
+   (:func:`vidstudy.study.chapter.run_folder`).
 3. ``jupyter-book build -W -n --keep-going .`` (``execute_notebooks: "off"``).
 """
 

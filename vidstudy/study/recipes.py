@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig, apply_overrides, preset
+from ..config import RunConfig, build
 from ..features import FeatureFile, write_feature_file
 from ..metrics import classification_metrics
 from ..fingerprint import difference, fingerprint
@@ -42,9 +42,8 @@ STUDY_SIZE = ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"]
 
 def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
     """The config of recipe ``name``: the study size, then the recipe's overrides."""
-    overrides = STUDY_SIZE + [f"members={seeds}", f"seed_base={seed_base}", f"train.epochs={epochs}",
-                              f"train.patience={epochs}"] + RECIPES[name]
-    return apply_overrides(preset("cpu"), overrides).validate()
+    return build("cpu", members=seeds, epochs=epochs, seed_base=seed_base,
+                 overrides=STUDY_SIZE + [f"train.patience={epochs}"] + RECIPES[name])
 
 
 def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0) -> FeatureFile:
@@ -68,7 +67,7 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     return FeatureFile(path)
 
 
-def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int,
+def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
                 recipes=tuple(RECIPES)) -> dict[str, Path]:
     """Train every recipe (reusing finished runs) and store its test predictions (original view).
 
@@ -77,7 +76,7 @@ def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epo
     out = {}
     for name in recipes:
         run = Path(study_dir) / name.replace(" ", "_").replace("+", "plus")
-        cfg = recipe_config(name, seeds, epochs)
+        cfg = recipe_config(name, seeds, epochs, seed_base)
         train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
         if not is_current(run, "test", ["original"]):
             build_predictions(run, views=["original"], splits=("test",))

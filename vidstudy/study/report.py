@@ -13,9 +13,26 @@ from ..features import FeatureFile
 ORIGINAL_STUDY = Path(__file__).with_name("original_study.json")  # package data
 
 
-def parameters_table(params: dict) -> pd.DataFrame:
-    """The chapter's parameters as a two-column table."""
-    return pd.DataFrame({"parameter": list(params), "value": [str(v) if v != "" else "(default)" for v in params.values()]})
+def parameters_table(params: dict, config=None) -> pd.DataFrame:
+    """The chapter's parameters as a two-column table.
+
+    Paths inside the current folder (the project root when the book runner executes a
+    chapter) are shown relative to it, so no path of the build machine reaches the book;
+    with ``config``, ``epochs`` 0 is shown as what it means, the preset's value.
+    """
+    def shown(name, value):
+        if value == "":
+            return "(default)"
+        if name == "epochs" and value == 0 and config is not None:
+            return f"0 (the preset's: {config.train.epochs})"
+        if isinstance(value, (str, Path)) and Path(value).is_absolute():
+            try:
+                return str(Path(value).resolve().relative_to(Path.cwd().resolve()))
+            except ValueError:
+                return str(value)
+        return str(value)
+
+    return pd.DataFrame({"parameter": list(params), "value": [shown(k, v) for k, v in params.items()]})
 
 
 def videos_per_class(files: dict[str, FeatureFile]) -> pd.DataFrame:
@@ -84,38 +101,6 @@ def original_study() -> dict:
     return json.loads(ORIGINAL_STUDY.read_text())
 
 
-def chapter_data(data_dir: str, smoke: bool) -> Path:
-    """The chapter's data folder: ``data_dir``, or the simulated default under ``./data`` (written once)."""
-    from .book import default_data
-
-    return Path(data_dir) if data_dir else default_data(Path("data"), smoke)
-
-
-def chapter_run(run_dir: str | Path, data_dir: str | Path, config) -> Path:
-    """The run folder of this data and config inside the chapters' ``run_dir``.
-
-    ``RUN_DIR/{data folder name}-{key}``, where the key is taken from the content of
-    the three split files and the config (all but ``members``: a run with fewer members
-    reuses the first ones). Chapters on other data, or with another config, therefore
-    train runs of their own, and going back reuses the earlier ones.
-    """
-    from ..features import SPLITS, feature_file_name
-    from ..fingerprint import fingerprint, input_key
-
-    cfg = config.to_dict()
-    cfg.pop("members")
-    key = input_key(fingerprint({s: Path(data_dir) / feature_file_name(s) for s in SPLITS}, config=cfg))
-    return Path(run_dir) / f"{Path(data_dir).resolve().name}-{key[:10]}"
-
-
-def run_config(preset_name: str, members: int, epochs: int, seed_base: int):
-    """The run's config from chapter parameters (``epochs=0`` keeps the preset's)."""
-    from ..config import apply_overrides, preset
-
-    overrides = [f"members={members}", f"seed_base={seed_base}"] + ([f"train.epochs={epochs}"] if epochs else [])
-    return apply_overrides(preset(preset_name), overrides).validate()
-
-
 def members_table(summaries: list[dict]) -> pd.DataFrame:
     """Best epoch, epochs run, wall time and best val metrics per member."""
     return pd.DataFrame([{
@@ -173,12 +158,3 @@ def simulation_design() -> str:
 def simulation_knobs(settings: dict) -> pd.DataFrame:
     """The simulation's seed, sizes and difficulty knobs, as recorded in a simulated file."""
     return pd.DataFrame({"value": [str(v) for v in settings.values()]}, index=pd.Index(list(settings), name="simulation setting"))
-
-
-def ensure_run(config, data_dir, run_dir) -> list[dict]:
-    """Train the ensemble into ``run_dir``, or reuse it when it is finished with the same config and data."""
-    from ..features import load_splits
-    from ..train import train_ensemble
-
-    files = load_splits(data_dir, ("train", "val"))
-    return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True)
