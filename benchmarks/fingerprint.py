@@ -29,7 +29,7 @@ def main() -> None:
         fp.fingerprint(files)
         dt = time.perf_counter() - t0
         print(f"{label:<36} {size:7.0f} MB in {dt:6.3f} s ({size / max(dt, 1e-9):8.0f} MB/s)")
-    fp._memo.clear()
+    fp.forget()
     t0 = time.perf_counter()
     fp.fingerprint(files)
     dt = time.perf_counter() - t0

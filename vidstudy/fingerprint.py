@@ -54,6 +54,11 @@ def file_digest(path: str | os.PathLike) -> str:
     return digest
 
 
+def forget() -> None:
+    """Drop the digests remembered in this process (the next check reads every file again)."""
+    _memo.clear()
+
+
 def file_identity(path: str | os.PathLike) -> dict:
     """``{"path", "size", "sha256"}`` of one input file."""
     path = Path(path)
