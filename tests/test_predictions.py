@@ -105,3 +105,30 @@ def test_evaluate_is_reproducible(run_dir):
         r.pop("recombination_seconds")
         r.pop("store_rebuilt")
     assert a == b
+
+
+def test_results_schema_is_symmetric_and_read_through_one_module(run_dir, tmp_path):
+    from vidstudy.errors import VidstudyError
+    from vidstudy.results import SCHEMA, best_per_class, member_tables, read_results
+
+    results = evaluate_run(run_dir, n_boot=50)
+    assert read_results(run_dir)["schema"] == SCHEMA == results["schema"]
+    for member, r in results["members"].items():
+        assert set(r["val"]) == {"table"} and set(r["test"]) == {"table", "ci"} and set(r["test_tta"]) == {"table"}
+    for split in ("val", "test"):
+        tables = member_tables(results, split)
+        assert results["best_per_class"][split] == best_per_class(tables, results["class_names"])
+    assert results["calibration"]["ensemble"]["bins"] == len(results["calibration"]["ensemble"]["reliability_before"]["counts"])
+    old = tmp_path / "results.json"
+    old.write_text(json.dumps({**results, "schema": 1}))
+    with pytest.raises(VidstudyError, match=r"results\.json: results written by another version of vidstudy \(schema 1"):
+        read_results(old)
+
+
+def test_a_class_is_found_by_name_or_named_missing():
+    from vidstudy.errors import ParameterError
+    from vidstudy.features import class_index
+
+    assert class_index(["Flat_Content", "Animation"], "Animation") == 1
+    with pytest.raises(ParameterError, match=r"^this dataset has no Animation class \(.*\); its classes are cats, dogs\.$"):
+        class_index(["cats", "dogs"], "Animation")

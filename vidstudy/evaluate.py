@@ -21,6 +21,7 @@ from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, lea
 from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
+from .results import SCHEMA, best_per_class
 from .runs import member_checkpoints, write_json
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
@@ -30,38 +31,41 @@ def _report(labels, pred, names, n_boot, seed) -> dict:
     return {"table": per_class_table(labels, pred, names), "ci": bootstrap_ci(labels, pred, len(names), n_boot, seed)}
 
 
-def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
-    """All combinations of the stored predictions (no network runs)."""
-    names, y_val, y_test = test.class_names, val.labels, test.labels
-    o = test.view_names.index("original")
-    val_orig, test_orig = val.probs[:, o], test.probs[:, o]
-    out: dict = {"members": {}, "methods": {}, "per_view": {}, "leave_one_out": {}, "calibration": {}}
-
-    flags = collapse_flags(val_orig, y_val)
-    kept = select_members(val_orig, y_val)
+def member_reports(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
+    """Each member on val, on test (with CIs) and with its own TTA on test; its collapse flag and whether it is kept."""
+    names, o = test.class_names, test.view_names.index("original")
+    flags = collapse_flags(val.probs[:, o], val.labels)
+    kept = select_members(val.probs[:, o], val.labels)
     test_member_tta = member_tta(test.probs)
-    for i, member in enumerate(test.member_names):
-        out["members"][member] = {
-            "val": per_class_table(y_val, val_orig[i].argmax(1), names),
-            "test": _report(y_test, test_orig[i].argmax(1), names, n_boot, seed),
-            "test_tta": per_class_table(y_test, test_member_tta[i].argmax(1), names),
-            "collapse_on_val": flags[i],
-            "kept": i in kept,
-        }
-    val_tables = [r["val"] for r in out["members"].values()]
-    test_tables = [r["test"]["table"] for r in out["members"].values()]
-    out["best_per_class"] = {"val": {c: max(t["classes"][c]["f1"] for t in val_tables) for c in names},
-                             "test": {c: max(t["classes"][c]["f1"] for t in test_tables) for c in names}}
-    for v, view in enumerate(test.view_names):
-        out["per_view"][view] = {m: per_class_table(y_test, test.probs[i, v].argmax(1), names) for i, m in enumerate(test.member_names)}
-        out["per_view"][view]["ensemble"] = per_class_table(y_test, soft_vote(test.probs[:, v]).argmax(1), names)
+    return {member: {"val": {"table": per_class_table(val.labels, val.probs[i, o].argmax(1), names)},
+                     "test": _report(test.labels, test.probs[i, o].argmax(1), names, n_boot, seed),
+                     "test_tta": {"table": per_class_table(test.labels, test_member_tta[i].argmax(1), names)},
+                     "collapse_on_val": flags[i], "kept": i in kept}
+            for i, member in enumerate(test.member_names)}
 
+
+def per_view(test: Predictions) -> dict:
+    """Each member's and the soft vote's test table, view by view."""
+    names, out = test.class_names, {}
+    for v, view in enumerate(test.view_names):
+        out[view] = {m: per_class_table(test.labels, test.probs[i, v].argmax(1), names) for i, m in enumerate(test.member_names)}
+        out[view]["ensemble"] = per_class_table(test.labels, soft_vote(test.probs[:, v]).argmax(1), names)
+    return out
+
+
+def method_predictions(val: Predictions, test: Predictions, seed: int = 0) -> dict[str, tuple[str, np.ndarray, dict]]:
+    """Every recombination's test predictions: ``{name: (description, predictions, extras)}``; whatever is
+    selected or fit uses the validation store only."""
+    names, o = test.class_names, test.view_names.index("original")
+    val_orig, test_orig = val.probs[:, o], test.probs[:, o]
+    kept = select_members(val_orig, val.labels)
+    test_member_tta = member_tta(test.probs)
     base = [test.view_names.index(v) for v in BASE_VIEWS if v in test.view_names]
-    cc = fit_class_conditional_tta(val.probs, y_val, original_index=o)
+    cc = fit_class_conditional_tta(val.probs, val.labels, original_index=o)
     cc_probs, cc_views = cc.apply(test.probs, original_index=o)
-    stacker = fit_stacking(val.probs, y_val, seed=seed)
-    weights = fit_class_member_weights(member_tta(val.probs), y_val)
-    methods = {
+    stacker = fit_stacking(val.probs, val.labels, seed=seed)
+    weights = fit_class_member_weights(member_tta(val.probs), val.labels)
+    return {
         "soft_vote": ("mean of all members' probabilities, original view (no TTA)", soft_vote(test_orig).argmax(1), {}),
         "hard_vote": ("majority of the members' predictions, original view", hard_vote(test_orig), {}),
         "soft_vote_selected": ("soft vote over the members not flagged as collapsed on val",
@@ -77,22 +81,41 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
                                  weights.predict_proba(test_member_tta).argmax(1),
                                  {"weights": {m: dict(zip(names, map(float, weights.weights[i]))) for i, m in enumerate(test.member_names)}}),
     }
+
+
+def calibration_report(val: Predictions, test: Predictions, bins: int = cal.DEFAULT_BINS) -> dict:
+    """Each member's and the soft vote's temperature (fit on val) and ECE on test before and after it."""
+    o = test.view_names.index("original")
+    systems = {m: (val.logits[i, o], test.logits[i, o]) for i, m in enumerate(test.member_names)}
+    systems["ensemble"] = (cal.probs_as_logits(soft_vote(val.probs[:, o])), cal.probs_as_logits(soft_vote(test.probs[:, o])))
+    out = {}
+    for name, (lv, lt) in systems.items():
+        t = cal.fit_temperature(lv, val.labels)
+        before, after = cal.softmax(lt), cal.softmax(lt, t)
+        out[name] = {"temperature": t, "bins": bins, "ece_before": cal.ece(before, test.labels, bins),
+                     "ece_after": cal.ece(after, test.labels, bins), "reliability_before": cal.reliability(before, test.labels, bins),
+                     "reliability_after": cal.reliability(after, test.labels, bins)}
+    return out
+
+
+def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
+    """All combinations of the stored predictions (no network runs), in the schema of :mod:`vidstudy.results`."""
+    names, y_test = test.class_names, test.labels
+    members = member_reports(val, test, n_boot, seed)
+    out: dict = {"members": members,
+                 "best_per_class": {"val": best_per_class({m: r["val"]["table"] for m, r in members.items()}, names),
+                                    "test": best_per_class({m: r["test"]["table"] for m, r in members.items()}, names)},
+                 "methods": {}, "per_view": per_view(test)}
+    methods = method_predictions(val, test, seed)
     reference = methods["soft_vote"][1]
     for name, (description, pred, extra) in methods.items():
         out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed), **extra,
                                 "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed),
                                 "test_predictions": np.asarray(pred).astype(int).tolist()}
-    for i, probs in enumerate(leave_one_out(test_orig)):
-        out["leave_one_out"][test.member_names[i]] = per_class_table(y_test, probs.argmax(1), names)
-
-    systems = {m: (val.logits[i, o], test.logits[i, o]) for i, m in enumerate(test.member_names)}
-    systems["ensemble"] = (cal.probs_as_logits(soft_vote(val_orig)), cal.probs_as_logits(soft_vote(test_orig)))
-    for name, (lv, lt) in systems.items():
-        t = cal.fit_temperature(lv, y_val)
-        before, after = cal.softmax(lt), cal.softmax(lt, t)
-        out["calibration"][name] = {"temperature": t, "ece_before": cal.ece(before, y_test), "ece_after": cal.ece(after, y_test),
-                                    "reliability_before": cal.reliability(before, y_test),
-                                    "reliability_after": cal.reliability(after, y_test)}
+    o = test.view_names.index("original")
+    out["leave_one_out"] = {test.member_names[i]: per_class_table(y_test, probs.argmax(1), names)
+                            for i, probs in enumerate(leave_one_out(test.probs[:, o]))}
+    out["calibration"] = calibration_report(val, test)
     return out
 
 
@@ -102,7 +125,7 @@ def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile)
     for name, path in member_checkpoints(run_dir):
         ckpt = checkpoint.load(path)
         cfg = RunConfig.from_dict(ckpt["config"])
-        val = results["members"][name]["val"]
+        val = results["members"][name]["val"]["table"]
         entries.append({
             "checkpoint": str(path.relative_to(run_dir)),
             "model_config": ckpt["config"]["model"],
@@ -150,7 +173,7 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
     folder, test_file = split_target(run_dir, "test", data_dir)
     out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store
     t0 = time.perf_counter()
-    results = {"run_dir": str(run_dir), "class_names": store["test"].class_names, "views": store["test"].view_names,
+    results = {"schema": SCHEMA, "run_dir": str(run_dir), "class_names": store["test"].class_names, "views": store["test"].view_names,
                "store_rebuilt": rebuilt, "n_boot": n_boot, "seed": seed,
                "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
     results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed))
@@ -174,7 +197,7 @@ def format_report(results: dict) -> str:
              f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names)]
     for m, r in results["members"].items():
         flag = "" if r["kept"] else "  (collapsed on val: " + ", ".join(names[c] for c in r["collapse_on_val"]["lost_classes"]) + ")"
-        lines.append(f"{m:<{width}}" + "".join(f"{r['val']['classes'][n]['f1']:>20.2f}" for n in names) + flag)
+        lines.append(f"{m:<{width}}" + "".join(f"{r['val']['table']['classes'][n]['f1']:>20.2f}" for n in names) + flag)
     lines.append(f"{'best per class (val)':<{width}}" + "".join(f"{results['best_per_class']['val'][n]:>20.2f}" for n in names))
     lines += ["", "Test per-class F1 (%) with 95 % bootstrap CIs", head]
     rows = [(m, r["test"]) for m, r in results["members"].items()]
@@ -192,6 +215,6 @@ def format_report(results: dict) -> str:
     lines += ["", f"views per video: ensemble_tta {results['methods']['ensemble_tta']['views_per_video']:.2f}, "
                   f"class_conditional_tta {cc['views_per_video']:.2f}; stacking CV macro-F1 on val "
                   f"{100 * results['methods']['stacking']['cv_on_val']['f1_macro']:.1f}",
-              "ECE (15 bins, test) before -> after temperature scaling fit on val: " + ", ".join(
+              f"ECE ({results['calibration']['ensemble']['bins']} bins, test) before -> after temperature scaling fit on val: " + ", ".join(
                   f"{k} {v['ece_before']:.3f}->{v['ece_after']:.3f} (T={v['temperature']:.2f})" for k, v in results["calibration"].items())]
     return "\n".join(lines)

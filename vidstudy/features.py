@@ -31,7 +31,7 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from .errors import FeatureFileError
+from .errors import FeatureFileError, ParameterError
 from .runs import atomic_path
 
 STUDY_CATEGORIES: dict[str, int] = {
@@ -54,6 +54,18 @@ def feature_file_name(split: str) -> str:
 def class_names(mapping: Mapping[str, int]) -> list[str]:
     """Category names ordered by id."""
     return [name for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])]
+
+
+def class_index(names: Sequence[str], name: str, role: str = "the study's focus class") -> int:
+    """The id of class ``name`` in ``names`` (class names ordered by id): the one way the study finds a class.
+
+    A dataset without it raises :class:`~vidstudy.errors.ParameterError` naming the classes it has,
+    rather than silently taking another class's id.
+    """
+    names = list(names)
+    if name not in names:
+        raise ParameterError(f"this dataset has no {name} class ({role}); its classes are {', '.join(names)}.")
+    return names.index(name)
 
 
 def parse_category_mapping(raw, where: str) -> dict[str, int]:

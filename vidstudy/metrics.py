@@ -114,11 +114,7 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     from scipy.stats import binomtest
 
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
-    yt = y_true[idx]
-    acc_d = np.mean(pred_b[idx] == yt, 1) - np.mean(pred_a[idx] == yt, 1)
-    f1_d = _f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - _f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
+    acc_d, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, len(y_true), n_boot, seed)
     point_f1 = (_f1_from_counts(y_true[None], pred_b[None], num_classes).mean()
                 - _f1_from_counts(y_true[None], pred_a[None], num_classes).mean())
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
@@ -131,6 +127,26 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
         "macro_f1_p_value": min(1.0, (2 * min(int(np.sum(f1_d <= 0)), int(np.sum(f1_d >= 0))) + 1) / (n_boot + 1)),
         "mcnemar": {"only_a_right": only_a, "only_b_right": only_b, "p_value": p},
     }
+
+
+def _paired_samples(y_true, pred_a, pred_b, num_classes: int, size: int, n_boot: int, seed: int):
+    """Bootstrap differences ``b - a`` in accuracy and macro F1 (fractions) over resamples of ``size`` videos."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(y_true), size=(n_boot, size))
+    yt = y_true[idx]
+    acc_d = np.mean(pred_b[idx] == yt, 1) - np.mean(pred_a[idx] == yt, 1)
+    f1_d = _f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - _f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
+    return acc_d, f1_d
+
+
+def ci_half_width(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int, size: int | None = None,
+                  n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> float:
+    """Half-width (points) of the paired bootstrap CI of the macro-F1 difference ``b - a`` that a test split of
+    ``size`` videos drawn like these would give (resamples of ``size`` videos; ``None``: these videos' own)."""
+    y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
+    _, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, size or len(y_true), n_boot, seed)
+    lo, hi = np.percentile(f1_d, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    return float(100 * (hi - lo) / 2)
 
 
 def holm(p_values) -> list[float]:

@@ -138,3 +138,23 @@ def source_positions(length: int, scales: Sequence[float] = DEFAULT_SCALES, mode
         else:
             pos[:, j] = np.interp(np.linspace(0.0, n - 1, out_steps), np.arange(n), idx)
     return pos
+
+
+def compare_modes(per_frame: np.ndarray, scales: Sequence[float] = DEFAULT_SCALES) -> dict:
+    """The original (pad and average) and the time-aligned combination of one video's per-frame features, side by side.
+
+    Returns, per mode, the source positions (:func:`source_positions`) and the size (L2 norm) of each
+    output step, plus the figures the book quotes: the largest spread in frames between the scales of one
+    step (``spread``) and, over the steps after the 1.0 scale ends, the original's mean step size relative
+    to the aligned one (``tail_ratio``).
+    """
+    length = len(per_frame)
+    modes = {}
+    for mode in ("original", "aligned"):
+        combined = multiscale(per_frame, scales, mode)[0]
+        positions = source_positions(length, scales, mode)
+        modes[mode] = {"positions": positions, "norms": np.linalg.norm(combined, axis=1),
+                       "spread": float(np.nanmax(np.nanmax(positions, axis=1) - np.nanmin(positions, axis=1)))}
+    tail = slice(length, None)
+    return {"frames": length, "steps": len(modes["aligned"]["norms"]), "modes": modes,
+            "tail_ratio": float(modes["original"]["norms"][tail].mean() / modes["aligned"]["norms"][tail].mean())}

@@ -17,6 +17,8 @@ import seaborn as sns
 
 from .runs import atomic_path
 
+HEATMAP_DIMS = 64  # feature dimensions a frame heatmap shows
+
 
 def plot_f1_progression(ax, history: dict) -> None:
     """Weighted F1 for train and val and val macro-F1 against epoch (in %)."""
@@ -109,7 +111,7 @@ def plot_projection(ax, points: np.ndarray, labels: np.ndarray, class_names: Seq
     ax.legend(markerscale=2)
 
 
-def plot_frame_heatmap(ax, frames: np.ndarray, title: str, max_dims: int = 64) -> None:
+def plot_frame_heatmap(ax, frames: np.ndarray, title: str, max_dims: int = HEATMAP_DIMS) -> None:
     """Frame features of one video (time x the first ``max_dims`` dimensions)."""
     im = ax.imshow(frames[:, :max_dims].T, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_xlabel("time step")
@@ -182,3 +184,80 @@ def plot_step_norms(ax, curves: dict, title: str) -> None:
     ax.set_ylim(bottom=0)
     ax.set_title(title)
     ax.legend()
+
+
+def plot_sweep(ax, rows: dict, metric: str, baseline: float | None = None) -> None:
+    """One line per behaviour of :func:`vidstudy.study.anomaly.robustness_sweep`: ``metric`` against the
+    number of members changed; ``baseline`` (the unchanged ensemble) as a dashed line."""
+    for kind in dict.fromkeys(k for _, k in rows):
+        ks = [k for k, b in rows if b == kind]
+        ax.plot(ks, [rows[(k, kind)][metric] for k in ks], marker="o", label=kind)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label="no member changed")
+    ax.set_xlabel("members changed")
+    ax.set_xticks(sorted({k for k, _ in rows}))
+    ax.set_ylabel(f"ensemble {metric} (%)")
+    ax.legend(loc="lower left")
+
+
+def plot_forest(ax, names: Sequence[str], diffs: Sequence[Sequence[float]], adjusted: Sequence[Sequence[float]] | None = None,
+                survives: Sequence[bool] | None = None) -> None:
+    """A forest plot of changes against a baseline: each row's point estimate and 95 % CI
+    (``diffs``: ``[diff, lo, hi]``), and optionally a wider multiplicity-adjusted interval drawn beneath it;
+    rows that survive the adjustment are drawn dark."""
+    y = np.arange(len(names))[::-1]
+    for i, (yy, (d, lo, hi)) in enumerate(zip(y, diffs)):
+        colour = "black" if survives is None or survives[i] else "grey"
+        if adjusted is not None:
+            ax.plot([adjusted[i][1], adjusted[i][2]], [yy, yy], color=colour, linewidth=1, alpha=0.5,
+                    label="Holm-adjusted CI" if i == 0 else None)
+        ax.plot([lo, hi], [yy, yy], color=colour, linewidth=4, solid_capstyle="butt", label="95 % CI" if i == 0 else None)
+        ax.plot([d], [yy], "o", color="white", markeredgecolor=colour, markersize=7)
+    ax.axvline(0, color="tab:red", linestyle=":")
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.set_xlabel("change in macro-F1 against the baseline (points)")
+    ax.legend(loc="lower right", fontsize="small")
+
+
+def plot_half_width(ax, sizes: Sequence[int], widths: dict, target: float, current: int) -> None:
+    """CI half-width of each comparison against the number of test videos; the target as a line."""
+    for name, w in widths.items():
+        ax.plot(sizes, w, marker=".", label=name)
+    ax.axhline(target, color="tab:red", linestyle="--", label=f"target ({target:g} point)")
+    ax.axvline(current, color="grey", linestyle=":", label="this test split")
+    ax.set_xscale("log")
+    ax.set_xlabel("test videos")
+    ax.set_ylabel("95 % CI half-width (points)")
+    ax.legend(fontsize="small")
+
+
+def plot_recipe_distributions(ax, rows, column: str) -> None:
+    """Every seed's ``column`` per recipe (points) over a box of its spread; ``rows`` from
+    :func:`vidstudy.study.recipes.member_rows`."""
+    order = list(dict.fromkeys(rows["recipe"]))
+    values = rows.assign(**{column: 100 * rows[column]})
+    sns.boxplot(data=values, y="recipe", x=column, order=order, ax=ax, color="0.9", fliersize=0, width=0.5)
+    sns.stripplot(data=values, y="recipe", x=column, order=order, ax=ax, hue="collapsed", palette={False: "tab:blue", True: "tab:red"},
+                  size=6, jitter=0.15)
+    ax.set_xlabel(f"{column} (%)")
+    ax.set_ylabel("")
+
+
+def confusion_figure(ensemble: np.ndarray, members: dict, class_names: Sequence[str], title: str = "soft vote (ensemble)"):
+    """The ensemble's confusion matrix large on the left, each member's small in a grid on the right."""
+    n = len(members)
+    cols = 2 if n > 1 else 1
+    rows = max(1, int(np.ceil(n / cols)))
+    fig = plt.figure(figsize=(12, max(5.0, 2.6 * rows)))
+    grid = fig.add_gridspec(rows, 1 + cols, width_ratios=[2.2] + [1] * cols)
+    plot_confusion(fig.add_subplot(grid[:, 0]), ensemble, class_names, title)
+    short = [n[:4] for n in class_names]
+    for i, (name, matrix) in enumerate(members.items()):
+        ax = fig.add_subplot(grid[i // cols, 1 + i % cols])
+        sns.heatmap(matrix, annot=True, fmt="d", cmap="Greys", cbar=False, ax=ax, annot_kws={"fontsize": 7},
+                    xticklabels=short, yticklabels=short)
+        ax.tick_params(labelsize=7)
+        ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    return fig

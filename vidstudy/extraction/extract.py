@@ -59,6 +59,9 @@ class VideoItem:
     video_id: str
 
 
+DEFAULT_BATCH = 32  # frames per backbone call
+
+
 def _visible_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -287,7 +290,7 @@ def extract(
     multiscale: bool = True,
     scales: Sequence[float] = DEFAULT_SCALES,
     splits: Sequence[str] | None = None,
-    batch_size: int = 32,
+    batch_size: int = DEFAULT_BATCH,
     workers: int = 0,
     device: str = "cpu",
     progress: bool = True,

@@ -9,6 +9,15 @@ and seeds; only the recipe differs:
                    only, early stopping on val macro-F1
 ablations          the original with one change each: ``+masking``, ``+schedule``,
                    ``+single rebalancer``
+
+The learning rate, weight decay, batch size and early-stopping monitor also differ
+between ``original`` and ``improved`` and are not ablated one at a time: they are
+bundled, and :func:`bundled_differences` lists every difference with the recipe that
+isolates it, so the chapter states the bundle from the configs themselves.
+
+The collapse attempt (:func:`collapse_attempt_config`) gives the original's failure its
+best chance on two cores: the original recipe and the paper model's depth (four BiLSTM
+layers, twelve heads, its head) at a quarter of its width, on a small training subset.
 """
 
 from __future__ import annotations
@@ -40,21 +49,54 @@ RECIPES: dict[str, list[str]] = {
 STUDY_SIZE = ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"]
 
 
+# The collapse attempt: the paper preset (the original's model and recipe) with the original's unmasked
+# attention, its LSTM width quartered so that a few seeds fit the CPU budget.
+COLLAPSE_ATTEMPT = ["model.hidden_dim=192", "model.masked=false"]
+
+
 def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
     """The config of recipe ``name``: the study size, then the recipe's overrides."""
     return build("cpu", members=seeds, epochs=epochs, seed_base=seed_base,
                  overrides=STUDY_SIZE + [f"train.patience={epochs}"] + RECIPES[name])
 
 
+def collapse_attempt_config(seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
+    """The config of the collapse attempt (see the module docstring)."""
+    return build("paper", members=seeds, epochs=epochs, seed_base=seed_base,
+                 overrides=COLLAPSE_ATTEMPT + [f"train.patience={epochs}"])
+
+
+def _flat(config: RunConfig) -> dict:
+    return pd.json_normalize(config.to_dict(), sep=".").iloc[0].to_dict()
+
+
+def bundled_differences(seeds: int = 1, epochs: int = 1) -> pd.DataFrame:
+    """Every config key where ``original`` and ``improved`` differ, with both values and the single-change
+    recipe that isolates it (or "bundled: not ablated")."""
+    original, improved = _flat(recipe_config("original", seeds, epochs)), _flat(recipe_config("improved", seeds, epochs))
+    isolates = {}
+    for name in RECIPES:
+        if name.startswith("original +"):
+            changed = _flat(recipe_config(name, seeds, epochs))
+            for key in original:
+                if changed[key] != original[key]:
+                    isolates.setdefault(key, []).append(name)
+    rows = [{"setting": key, "original": str(original[key]), "improved": str(improved[key]),
+             "isolated by": ", ".join(isolates.get(key, [])) or "bundled: not ablated"}
+            for key in original if original[key] != improved[key]]
+    return pd.DataFrame(rows).set_index("setting")
+
+
 def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0) -> FeatureFile:
     """A subcategory-stratified subset of the training file, to keep the study cheap.
 
-    ``OUT_DIR/train_subset.h5`` records the fingerprint of its source file's content,
+    ``OUT_DIR/train_subset.h5`` (``OUT_DIR`` is created) records the fingerprint of its source file's content,
     ``size`` and ``seed``; it is reused only when all three are the same, else written again.
     """
     if size >= len(train):
         return train
     path = Path(out_dir) / "train_subset.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
     wanted = fingerprint({"source": train.path}, size=size, seed=seed)
     if path.exists() and difference(FeatureFile(path).subset, wanted) is None:
         return FeatureFile(path)
@@ -67,21 +109,34 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     return FeatureFile(path)
 
 
+def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile) -> Path:
+    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
+    if not is_current(run, "test", ["original"]):
+        build_predictions(run, views=["original"], splits=("test",))
+    return run
+
+
 def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
                 recipes=tuple(RECIPES)) -> dict[str, Path]:
     """Train every recipe (reusing finished runs) and store its test predictions (original view).
 
     The test file is the one beside ``val``.
     """
-    out = {}
-    for name in recipes:
-        run = Path(study_dir) / name.replace(" ", "_").replace("+", "plus")
-        cfg = recipe_config(name, seeds, epochs, seed_base)
-        train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
-        if not is_current(run, "test", ["original"]):
-            build_predictions(run, views=["original"], splits=("test",))
-        out[name] = run
-    return out
+    return {name: _train_and_store(Path(study_dir) / name.replace(" ", "_").replace("+", "plus"),
+                                   recipe_config(name, seeds, epochs, seed_base), train, val) for name in recipes}
+
+
+def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
+                         seed_base: int = 42) -> Path:
+    """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder."""
+    out = Path(study_dir) / "collapse_attempt"
+    subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
+    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val)
+
+
+def epochs_collapsed(history: dict) -> int:
+    """Epochs at whose end the member was collapsed on val (some class lost; see :func:`~vidstudy.metrics.detect_collapse`)."""
+    return sum(1 for lost in history["collapsed_classes"] if lost)
 
 
 def time_to_fraction(history: dict, fraction: float = 0.95) -> float:
@@ -105,7 +160,8 @@ def member_rows(runs: dict[str, Path]) -> pd.DataFrame:
                          "lost classes": ", ".join(s["lost_class_names"]),
                          "val macro-F1": s["best_metrics"]["val_macro_f1"],
                          "test macro-F1": classification_metrics(test.labels, pred, test.num_classes)["f1_macro"],
-                         "epochs": s["epochs_run"], "best epoch": s["best_epoch"], "wall time (s)": s["wall_time_s"],
+                         "epochs": s["epochs_run"], "epochs collapsed": epochs_collapsed(history),
+                         "best epoch": s["best_epoch"], "wall time (s)": s["wall_time_s"],
                          "time to 95% (s)": time_to_fraction(history)})
     return pd.DataFrame(rows)
 
@@ -120,7 +176,7 @@ def recipe_summary(rows: pd.DataFrame) -> pd.DataFrame:
         "val min": 100 * g["val macro-F1"].min(),
         "test macro-F1 mean": 100 * g["test macro-F1"].mean(), "test std": 100 * g["test macro-F1"].std(),
         "test min": 100 * g["test macro-F1"].min(),
-        "epochs (mean)": g["epochs"].mean(), "wall time per member (s)": g["wall time (s)"].mean(),
+        "epochs (mean)": g["epochs"].mean(), "epochs collapsed (mean)": g["epochs collapsed"].mean(), "wall time per member (s)": g["wall time (s)"].mean(),
         "time to 95% (s)": g["time to 95% (s)"].mean(),
     })
     return table.round(3)

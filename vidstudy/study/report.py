@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..features import FeatureFile
+from ..results import class_f1, mean_member_f1, member_tables
 
 ORIGINAL_STUDY = Path(__file__).with_name("original_study.json")  # package data
 
@@ -74,14 +75,20 @@ def per_class_f1_frame(results: dict, split: str = "test") -> pd.DataFrame:
     labels) and is labelled so; on validation it is the best member per class there.
     """
     names = results["class_names"]
-    cols = {}
-    for m, r in results["members"].items():
-        table = r["val"] if split == "val" else r["test"]["table"]
-        cols[m] = [table["classes"][c]["f1"] for c in names]
-    frame = pd.DataFrame(cols, index=names)
+    frame = pd.DataFrame({m: class_f1(t, names) for m, t in member_tables(results, split).items()}, index=names)
     label = "best member per class (oracle: picked on test)" if split == "test" else "best member per class (val)"
     frame[label] = [results["best_per_class"][split][c] for c in names]
     return frame.round(2)
+
+
+def class_difficulty(results: dict) -> pd.DataFrame:
+    """Classes from hardest to easiest by the soft vote's test F1, beside the members' mean test F1 (%)."""
+    soft = results["methods"]["soft_vote"]["table"]["classes"]
+    ranking = sorted(results["class_names"], key=lambda c: soft[c]["f1"])
+    mean = mean_member_f1(results, "test")
+    return pd.DataFrame({"ensemble test F1 (%)": [round(soft[c]["f1"], 2) for c in ranking],
+                         "mean member test F1 (%)": [round(mean[c], 2) for c in ranking]},
+                        index=pd.Index(ranking, name="hardest first"))
 
 
 def ci_frame(systems: dict, class_names: list[str]) -> pd.DataFrame:
@@ -133,10 +140,11 @@ def experiments_table(experiments: list[dict]) -> pd.DataFrame:
         rows[e["name"]] = {
             "macro F1 (%)": round(e["table"]["macro_f1"], 2),
             "change in macro F1 [95% CI]": f"{d['macro_f1_diff'][0]:+.2f} [{d['macro_f1_diff'][1]:+.2f}, {d['macro_f1_diff'][2]:+.2f}]",
-            "Animation F1 (%)": round(e["table"]["classes"]["Animation"]["f1"], 2) if "Animation" in e["table"]["classes"] else None,
+            "Animation F1 (%)": round(e["table"]["classes"]["Animation"]["f1"], 2),
             "McNemar p": round(d["mcnemar"]["p_value"], 4),
             **({"macro-F1 p (Holm)": round(d["holm"]["macro_f1_p_value"], 4),
                 "McNemar p (Holm)": round(d["holm"]["mcnemar_p_value"], 4),
+                "simultaneous CI": "[{:+.2f}, {:+.2f}]".format(*d["holm"]["simultaneous_ci"][1:]),
                 f"survives at {d['holm']['alpha']:g}": "yes" if d["holm"]["survives"] else "no"} if "holm" in d else {}),
             "cost": e["cost"],
         }
