@@ -54,7 +54,7 @@ def glued(notebook: Path) -> dict:
 def test_every_chapter_page_has_figures_and_tables(built):
     root, log = built
     html_dir = root / "_build" / "html"
-    for name in ("book/intro", "book/methods", "book/reference"):
+    for name in ("book/intro", "book/methods", "book/reference", "book/python", "book/api"):
         assert (html_dir / f"{name}.html").exists(), name
     figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "04_animation_anomaly": 1, "05_ensemble_tta": 1,
                "06_experiments": 2, "07_recipes": 3, "08_video_features": 3}

@@ -63,7 +63,8 @@ def test_paper_shape_has_the_original_sizes(tmp_path):
 def test_default_shape_sizes():
     cfg = SHAPES["default"]
     assert cfg.max_frames == 64 and cfg.feature_dim == 256
-    assert sum(cfg.split_sizes.values()) == 2600
+    assert dict(cfg.split_sizes) == {"train": 2000, "val": 600, "test": 3000}
+    assert all(len(set(counts)) == 1 for counts in cfg.fixed_class_counts.values())  # balanced val and test
 
 
 def test_bad_simulation_parameters(tmp_path):

@@ -28,7 +28,7 @@ def reliability(probs: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS)
 
 
 def ece(probs: np.ndarray, labels: np.ndarray, bins: int = DEFAULT_BINS) -> float:
-    """Expected calibration error with ``bins`` equal-width bins: sum of |acc - conf| weighted by bin share."""
+    """Expected calibration error with ``bins`` equal-width bins: sum of ``|acc - conf|`` weighted by bin share."""
     _, mean_conf, acc, counts = _bins(probs, labels, bins)
     return float(np.sum(counts / counts.sum() * np.nan_to_num(np.abs(acc - mean_conf))))
 

@@ -89,7 +89,7 @@ class RunConfig:
         """Rebuild a config from :meth:`to_dict` output; ``where`` names the source in errors.
 
         A key missing from ``d`` keeps its default (configs written by older versions
-        open); an unknown key or a value of the wrong type raises :class:`ParameterError`.
+        open); an unknown key or a value of the wrong type raises :class:`~vidstudy.errors.ParameterError`.
         """
         if not isinstance(d, dict):
             raise ParameterError(f"{where}: a run config must be a JSON object, got {type(d).__name__}.")

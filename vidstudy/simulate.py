@@ -283,7 +283,7 @@ def simulate_split(cfg: SimulationConfig, split: str, seed: int, world: World | 
 def simulate(out_dir: str | Path, seed: int = 0, shape: str | SimulationConfig = "default") -> dict[str, Path]:
     """Write ``{split}_features_multiscale.h5`` for train, val and test into ``out_dir``.
 
-    ``shape`` is a name from :data:`SHAPES` or a :class:`SimulationConfig`.
+    ``shape`` is the name of a shape (``default``, ``paper``, ``smoke``) or a :class:`SimulationConfig`.
     Returns the written paths by split.
     """
     cfg = shape if isinstance(shape, SimulationConfig) else shape_config(shape)
