@@ -109,9 +109,9 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     return FeatureFile(path)
 
 
-def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile) -> Path:
+def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True) -> Path:
     train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
-    if not is_current(run, "test", ["original"]):
+    if store and not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",))
     return run
 
@@ -128,10 +128,12 @@ def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epo
 
 def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
                          seed_base: int = 42) -> Path:
-    """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder."""
+    """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder.
+
+    Its question is answered on validation (collapse is judged there), so no test predictions are made."""
     out = Path(study_dir) / "collapse_attempt"
     subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
-    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val)
+    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False)
 
 
 def epochs_collapsed(history: dict) -> int:
@@ -147,19 +149,20 @@ def time_to_fraction(history: dict, fraction: float = 0.95) -> float:
     return float(np.sum(history["epoch_times"][: first + 1]))
 
 
-def member_rows(runs: dict[str, Path]) -> pd.DataFrame:
-    """One row per recipe and seed: collapse flag, val/test macro-F1, epochs, wall time, time to 95 %."""
+def member_rows(runs: dict[str, Path], test_split: bool = True) -> pd.DataFrame:
+    """One row per recipe and seed: collapse flag, val (and with ``test_split``, test) macro-F1, epochs, wall time,
+    time to 95 %."""
     rows = []
     for name, run in runs.items():
-        test = load_predictions(run, "test", check_fresh=False)
+        test = load_predictions(run, "test", check_fresh=False) if test_split else None
         for i in range(read_config(run).members):
             s = read_summary(member_dir(run, i))
             history = read_json(member_dir(run, i) / "history.json", "a member's training history")
-            pred = test.view("original")[i].argmax(1)
             rows.append({"recipe": name, "seed": s["seed"], "collapsed": s["collapsed"],
                          "lost classes": ", ".join(s["lost_class_names"]),
                          "val macro-F1": s["best_metrics"]["val_macro_f1"],
-                         "test macro-F1": classification_metrics(test.labels, pred, test.num_classes)["f1_macro"],
+                         **({"test macro-F1": classification_metrics(test.labels, test.view("original")[i].argmax(1),
+                                                                     test.num_classes)["f1_macro"]} if test is not None else {}),
                          "epochs": s["epochs_run"], "epochs collapsed": epochs_collapsed(history),
                          "best epoch": s["best_epoch"], "wall time (s)": s["wall_time_s"],
                          "time to 95% (s)": time_to_fraction(history)})
