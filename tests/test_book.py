@@ -207,15 +207,20 @@ def test_pages_render_in_headless_chromium(built):
     import matplotlib.image as mpimg
 
     root, _ = built
+    base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}"]
+    for name in ("python", "api"):
+        page = root / "_build" / "html" / "book" / f"{name}.html"
+        dom = subprocess.run(base + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        assert "<h1" in dom and ("train_ensemble" in dom), name
     for chapter in CHAPTERS:
         page = root / "_build" / "html" / "book" / "executed" / f"{chapter}.html"
-        shot = Path(tempfile.mkdtemp()) / f"{chapter}.png"
-        base = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tempfile.mkdtemp()}"]
-        subprocess.run(base + [f"--screenshot={shot}", "--window-size=1280,1700", page.as_uri()],
-                       capture_output=True, timeout=120, check=True)
-        pixels = mpimg.imread(shot)
-        assert pixels.std() > 0.02, f"{chapter} renders blank"
+        for width in (1280, 390):  # a desktop window and a phone
+            shot = Path(tempfile.mkdtemp()) / f"{chapter}-{width}.png"
+            subprocess.run(base + [f"--screenshot={shot}", f"--window-size={width},1700", page.as_uri()],
+                           capture_output=True, timeout=120, check=True)
+            pixels = mpimg.imread(shot)
+            assert pixels.std() > 0.02, f"{chapter} renders blank at {width} px"
         dom = subprocess.run(base + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
         assert "<h1" in dom and "Parameters of this chapter" in dom, chapter
         assert "Error" not in re.sub(r"<[^>]+>", " ", dom).split("Parameters of this chapter")[0], chapter

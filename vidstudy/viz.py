@@ -152,6 +152,7 @@ def plot_recipe_curves(ax, curves: dict, recipes: Sequence[str]) -> None:
             ax.plot(np.arange(1, len(f1) + 1), 100 * np.asarray(f1), color=colour, alpha=0.6,
                     label=name if k == 0 else None)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_ylabel("val macro-F1 (%)")
     ax.set_ylim(0, 100)
     ax.legend(loc="lower right")
@@ -210,7 +211,7 @@ def plot_forest(ax, names: Sequence[str], diffs: Sequence[Sequence[float]], adju
         colour = "black" if survives is None or survives[i] else "grey"
         if adjusted is not None:
             ax.plot([adjusted[i][1], adjusted[i][2]], [yy, yy], color=colour, linewidth=1, alpha=0.5,
-                    label="Holm-adjusted CI" if i == 0 else None)
+                    label="simultaneous CI (Bonferroni)" if i == 0 else None)
         ax.plot([lo, hi], [yy, yy], color=colour, linewidth=4, solid_capstyle="butt", label="95 % CI" if i == 0 else None)
         ax.plot([d], [yy], "o", color="white", markeredgecolor=colour, markersize=7)
     ax.axvline(0, color="tab:red", linestyle=":")
