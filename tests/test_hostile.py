@@ -371,10 +371,21 @@ def test_a_killed_extract_leaves_no_decoding_workers(tmp_path):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(1.5)
-    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
-             and "Z" not in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]]
-    assert alive == []
+
+    def alive():
+        out = []
+        for pid in workers:
+            try:
+                if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.append(pid)
+            except OSError:
+                pass
+        return out
+
+    deadline = time.time() + 30  # a worker still starting up ends as soon as it is up
+    while alive() and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers and alive() == []
 
 
 def test_a_killed_book_leaves_no_temporary_notebook_that_breaks_the_next(tmp_path):
@@ -403,3 +414,53 @@ def test_readme_lists_every_config_range():
     rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip().removesuffix(" each")
             for line in readme.splitlines() if line.startswith("| `")}
     assert {k: rows.get(k) for k in RANGES} == {k: _interval(*v) for k, v in RANGES.items()}
+
+
+def test_a_book_with_other_epochs_gets_a_run_folder_of_its_own(smoke_dir):
+    """Changing only `epochs` in a book's parameters trains a new run rather than failing on the old one."""
+    from vidstudy.study.chapter import setup
+
+    folders = {setup(str(smoke_dir), "runs/x", "cpu", 2, epochs, 42, True)[2] for epochs in (0, 2, 3)}
+    assert len(folders) == 3
+    assert setup(str(smoke_dir), "runs/x", "cpu", 3, 2, 42, True)[2] in folders  # members do not change the folder
+
+
+def test_tampered_partial_results_are_extracted_again(tmp_path, capsys):
+    import torch
+
+    from vidstudy.extraction.backbone import ImageBackbone
+    from vidstudy.extraction.extract import PARTIAL_DIR, extract
+    from vidstudy.extraction.video import Sampling, write_video
+
+    colour = ImageBackbone(torch.nn.Identity(), input_size=16, mean=(0, 0, 0), std=(1, 1, 1), name="mean-colour",
+                           feature_fn=lambda x: x.mean(dim=(2, 3)))
+
+    class Interrupting:
+        name, input_size, calls = colour.name, colour.input_size, 0
+
+        def __call__(self, frames):
+            Interrupting.calls += 1
+            if Interrupting.calls == 4:
+                raise KeyboardInterrupt
+            return colour(frames)
+
+    for k in range(4):
+        folder = tmp_path / "videos" / "train" / ("Animation" if k % 2 else "Gaming") / "sub"
+        folder.mkdir(parents=True, exist_ok=True)
+        write_video(folder / f"v{k}.mp4", np.full((12, 32, 32, 3), 40 * k, np.uint8))
+    sampling = Sampling(num_frames=6)
+    with pytest.raises(KeyboardInterrupt):
+        extract(tmp_path / "videos", tmp_path / "out", backbone=Interrupting(), sampling=sampling, progress=False)
+    partials = sorted((tmp_path / "out" / PARTIAL_DIR / "train").glob("*.npy"))
+    assert len(partials) == 3
+    partials[0].write_bytes(b"not an array")
+    np.save(partials[1], np.zeros((2, 3, 4), np.float32))  # the wrong rank
+    (partials[2].with_suffix(".skip.json")).write_text("{")  # a damaged skip note beside good features
+    capsys.readouterr()
+    report = extract(tmp_path / "videos", tmp_path / "out", backbone=colour, sampling=sampling, progress=False)
+    assert report["splits"]["train"]["videos_written"] == 4 and report["splits"]["train"]["resumed"] == 1
+    assert capsys.readouterr().err.count("damaged partial result; extracting that video again") == 2
+    fresh = extract(tmp_path / "videos", tmp_path / "fresh", backbone=colour, sampling=sampling, progress=False)
+    assert fresh["splits"]["train"]["videos_written"] == 4
+    with h5py.File(tmp_path / "out" / feature_file_name("train")) as a, h5py.File(tmp_path / "fresh" / feature_file_name("train")) as b:
+        np.testing.assert_array_equal(a["features"][()], b["features"][()])

@@ -117,9 +117,9 @@ def check_arrays(where: str, features, labels: np.ndarray, num_frames: np.ndarra
         raise FeatureFileError(f"{where}: dataset 'features' has shape [N, T, D] = [{n}, {t}, {d}]; T and D must be at least 1.")
     sizes = {"labels": labels.shape[0], "num_frames": num_frames.shape[0]}
     for k, v in dict(extras).items():
-        if len(v.shape) != 1:
-            raise FeatureFileError(f"{where}: dataset '{k}' has rank {len(v.shape)}, expected strings [N].")
-    sizes.update({k: v.shape[0] for k, v in dict(extras).items()})
+        if len(np.shape(v)) != 1:
+            raise FeatureFileError(f"{where}: dataset '{k}' has rank {len(np.shape(v))}, expected strings [N].")
+    sizes.update({k: np.shape(v)[0] for k, v in dict(extras).items()})
     for name, size in sizes.items():
         if size != n:
             raise FeatureFileError(f"{where}: dataset '{name}' has {size} entries but 'features' has {n} videos.")

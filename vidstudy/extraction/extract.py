@@ -139,9 +139,10 @@ def _warn(message: str) -> None:
     tqdm.write(f"vidstudy: warning: {message}", file=sys.stderr)
 
 
-def _die_with_parent() -> None:
-    """In a decoding process: ask Linux to end it when the process that started it dies, so that a killed
-    ``extract`` leaves no workers behind (elsewhere the pool's own shutdown is all there is)."""
+def _die_with_parent(parent: int) -> None:
+    """In a decoding process: ask Linux to end it when ``parent`` (the process that started it) dies, and end
+    it now if that already happened while it was starting, so that a killed ``extract`` leaves no workers
+    behind (elsewhere the pool's own shutdown is all there is)."""
     if sys.platform.startswith("linux"):
         import ctypes
         import signal
@@ -150,6 +151,8 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except OSError:
             pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
@@ -162,7 +165,8 @@ def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     pending: deque = deque()
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         try:
             for p in paths:
                 pending.append(pool.submit(read_frames_or_reason, str(p), sampling))
@@ -218,8 +222,11 @@ class _SplitFeatures:
 
 def _partial_done(partial: Path, key: str) -> bool:
     """Whether a video's partial result (features or skip note) is there and readable; a damaged one is
-    removed, with a warning, so that the video is extracted again."""
+    removed, with a warning, so that the video is extracted again. Readable features win over a skip note."""
     npy, skip = partial / f"{key}.npy", partial / f"{key}.skip.json"
+    if npy.exists() and _readable_features(npy):
+        skip.unlink(missing_ok=True)
+        return True
     for path, ok in ((npy, _readable_features), (skip, _readable_skip)):
         if path.exists():
             if ok(path):
