@@ -397,11 +397,15 @@ def test_a_killed_book_leaves_no_temporary_notebook_that_breaks_the_next(tmp_pat
         shutil.copytree(repo / name, root / name, ignore=shutil.ignore_patterns("executed"))
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(repo / name, root / name)
-    proc = _spawn(["book", "--smoke"], cwd=root)
+    code = f"from vidstudy.study.book import build_book; build_book(smoke=True, root={str(root)!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((root / "book" / "executed").glob(".*.ipynb.*")):
         time.sleep(0.1)  # a chapter is being executed into its temporary notebook
+    assert list((root / "book" / "executed").glob(".*.ipynb.*")), "the book never started a chapter"
     _kill_after(proc, random.Random(0).uniform(0.5, 2.0))
+    assert list((root / "book" / "executed").glob(".*.ipynb.*"))  # the kill left its temporary notebook
     build_book(smoke=True, root=root, echo=lambda _: None, chapters=("01_data",), html=False)
     assert not list((root / "book" / "executed").glob(".*.ipynb.*"))
     assert '"**/.*"' in (root / "_config.yml").read_text()  # hidden files are never pages, even if a kill leaves one
