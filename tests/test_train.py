@@ -144,7 +144,7 @@ def test_warmup_cosine_schedule():
     (["--preset", "gpu"], "preset must be one of paper, cpu, got 'gpu'."),
     (["--set", "train.lrr=1"], "unknown config key 'train.lrr'"),
     (["--set", "train.lr=fast"], "config key train.lr expects float, got 'fast'."),
-    (["--members", "0"], "members must be at least 1, got 0."),
+    (["--members", "0"], "members must lie in [1, 1000], got 0."),
     (["--set", "train.balance=twice"], "train.balance must be one of sampler, alpha, both, none, got 'twice'."),
     (["--set", "lr"], "override 'lr' must look like key=value."),
 ])

@@ -150,7 +150,15 @@ def _load_backbone(spec: str | None, device: str):
         factory = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
         raise VidstudyError(f"--backbone {spec}: cannot be loaded ({exc}).") from None
-    return factory(device=device)
+    if not callable(factory):
+        raise VidstudyError(f"--backbone {spec}: {attr} is not a function.")
+    try:
+        backbone = factory(device=device)
+    except TypeError as exc:
+        raise VidstudyError(f"--backbone {spec}: the factory must accept device= ({exc}).") from None
+    if not callable(backbone):
+        raise VidstudyError(f"--backbone {spec}: the factory must return a callable backbone, got {type(backbone).__name__}.")
+    return backbone
 
 
 def _cmd_extract(args) -> None:

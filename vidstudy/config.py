@@ -102,29 +102,92 @@ class RunConfig:
         return config
 
     def validate(self) -> "RunConfig":
+        """Check every field: its range (:data:`RANGES`), its choices and the fields that depend on each other.
+        Raises :class:`~vidstudy.errors.ParameterError` naming the first bad field."""
         m, t = self.model, self.train
+        for key, bounds in RANGES.items():
+            _check_range(key, _get(self, key), bounds)
         checks = [
-            (self.members >= 1, f"members must be at least 1, got {self.members}"),
             (m.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}, got {m.arch!r}"),
             (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
             (t.balance in BALANCES, f"train.balance must be one of {', '.join(BALANCES)}, got {t.balance!r}"),
             (t.monitor in MONITORS, f"train.monitor must be one of {', '.join(MONITORS)}, got {t.monitor!r}"),
-            (t.epochs >= 1, f"train.epochs must be at least 1, got {t.epochs}"),
-            (t.batch_size >= 1, f"train.batch_size must be at least 1, got {t.batch_size}"),
-            (t.lr > 0, f"train.lr must be positive, got {t.lr}"),
-            (t.patience >= 1, f"train.patience must be at least 1, got {t.patience}"),
-            (t.num_workers >= 0, f"train.num_workers must be non-negative, got {t.num_workers}"),
             (t.sampling in SAMPLINGS, f"train.sampling must be one of {', '.join(SAMPLINGS)}, got {t.sampling!r}"),
-            (all(b > 0 for b in t.class_boost), f"train.class_boost must hold positive numbers, got {t.class_boost}"),
-            (m.hidden_dim >= 1 and m.num_lstm_layers >= 1, "model.hidden_dim and model.num_lstm_layers must be at least 1"),
-            (m.num_heads >= 1 and (2 * m.hidden_dim) % m.num_heads == 0,
+            ((2 * m.hidden_dim) % m.num_heads == 0,
              f"model.num_heads ({m.num_heads}) must divide the attention width 2 * hidden_dim ({2 * m.hidden_dim})"),
-            (0.0 <= m.dropout < 1.0, f"model.dropout must lie in [0, 1), got {m.dropout}"),
+            (len(m.head_dims) >= 1, "model.head_dims must name at least one layer width"),
+            (len(t.weight_clip) == 2 and t.weight_clip[0] <= t.weight_clip[1],
+             f"train.weight_clip must be two numbers LOW,HIGH with LOW <= HIGH, got {t.weight_clip}"),
+            (t.min_lr <= t.lr, f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})"),
+            (t.num_workers <= _max_workers(), f"train.num_workers must lie in [0, {_max_workers()}] (this machine's CPUs), "
+                                              f"got {t.num_workers}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ParameterError(message + ".")
         return self
+
+
+#: The valid range of every numeric config field: ``(low, high, low is open, high is open)``; for a tuple
+#: field, of each item. A value outside it (NaN and infinities included) is refused before anything is
+#: written. The README's "Valid values" table lists the same ranges.
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "members": (1, 1000, False, False),
+    "seed_base": (0, 2**31 - 1, False, False),
+    "model.hidden_dim": (1, 8192, False, False),
+    "model.num_lstm_layers": (1, 16, False, False),
+    "model.num_heads": (1, 256, False, False),
+    "model.dropout": (0.0, 1.0, False, True),
+    "model.head_dims": (1, 65536, False, False),
+    "train.epochs": (1, 100_000, False, False),
+    "train.batch_size": (1, 65536, False, False),
+    "train.lr": (0.0, 10.0, True, False),
+    "train.weight_decay": (0.0, 10.0, False, False),
+    "train.warmup_epochs": (0, 100_000, False, False),
+    "train.restart_t0": (1, 10**9, False, False),
+    "train.restart_t_mult": (1, 100, False, False),
+    "train.min_lr": (0.0, 10.0, False, False),
+    "train.grad_clip": (0.0, 1e6, True, False),
+    "train.patience": (1, 100_000, False, False),
+    "train.weight_clip": (0.0, 1e6, True, False),
+    "train.focal_gamma": (0.0, 100.0, False, False),
+    "train.label_smoothing": (0.0, 1.0, False, True),
+    "train.num_workers": (0, 1024, False, False),
+    "train.class_boost": (0.0, 1e6, True, False),
+}
+
+
+def _max_workers() -> int:
+    """The most DataLoader workers a run may ask for: this machine's CPUs."""
+    import os
+
+    return os.cpu_count() or 1
+
+
+def _get(config, key: str):
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _number(v) -> str:
+    return str(v) if isinstance(v, int) else f"{v:g}"
+
+
+def _interval(low, high, low_open, high_open) -> str:
+    """``[low, high]`` with round brackets for open ends."""
+    return f"{'(' if low_open else '['}{_number(low)}, {_number(high)}{')' if high_open else ']'}"
+
+
+def _check_range(key: str, value, bounds) -> None:
+    low, high, low_open, high_open = bounds
+    for item in value if isinstance(value, tuple) else (value,):
+        above = item > low if low_open else item >= low
+        below = item < high if high_open else item <= high
+        if not (above and below):  # NaN fails both
+            what = "hold numbers in" if isinstance(value, tuple) else "lie in"
+            shown = ",".join(_number(v) for v in value) if isinstance(value, tuple) else _number(value)
+            raise ParameterError(f"{key} must {what} {_interval(*bounds)}, got {shown}.")
 
 
 def _typed(typ, value):

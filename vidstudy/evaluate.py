@@ -16,6 +16,7 @@ import numpy as np
 from . import calibration as cal
 from . import checkpoint
 from .config import RunConfig
+from .errors import ParameterError, VidstudyError
 from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, leave_one_out, member_tta,
                        select_members, soft_vote, tta_ensemble)
 from .features import FeatureFile
@@ -25,6 +26,10 @@ from .results import SCHEMA, best_per_class
 from .runs import member_checkpoints, write_json
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
+
+
+MAX_BOOT = 100_000  # bootstrap resamples
+MIN_VAL_PER_CLASS = 2  # the stacker's stratified cross-validation needs two videos of each class
 
 
 def _report(labels, pred, names, n_boot, seed) -> dict:
@@ -167,8 +172,16 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
     """
     from .tta import view_names
 
+    if not isinstance(n_boot, int) or not 1 <= n_boot <= MAX_BOOT:
+        raise ParameterError(f"n_boot (--bootstrap) must lie in [1, {MAX_BOOT}], got {n_boot}.")
     run_dir = Path(run_dir)
     views = view_names(subsequences) if subsequences is not None else None
+    val_file = FeatureFile(run_split_file(run_dir, "val"))
+    counts = np.bincount(val_file.labels, minlength=val_file.num_classes)
+    if counts.min() < MIN_VAL_PER_CLASS:
+        short = val_file.class_names[int(counts.argmin())]
+        raise VidstudyError(f"{val_file.path}: evaluate fits on validation and needs at least {MIN_VAL_PER_CLASS} videos of "
+                            f"every class; {short} has {int(counts.min())}.")
     store, rebuilt = ensure_predictions(run_dir, views, data_dir=data_dir)
     folder, test_file = split_target(run_dir, "test", data_dir)
     out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store

@@ -112,9 +112,14 @@ def check_arrays(where: str, features, labels: np.ndarray, num_frames: np.ndarra
             raise FeatureFileError(f"{where}: dataset '{name}' has rank {len(arr.shape)}, expected {what}.")
         if arr.dtype.kind not in kinds:
             raise FeatureFileError(f"{where}: dataset '{name}' has dtype {arr.dtype}, expected {what}.")
-    n, t, _ = features.shape
+    n, t, d = features.shape
+    if t < 1 or d < 1:
+        raise FeatureFileError(f"{where}: dataset 'features' has shape [N, T, D] = [{n}, {t}, {d}]; T and D must be at least 1.")
     sizes = {"labels": labels.shape[0], "num_frames": num_frames.shape[0]}
-    sizes.update({k: len(v) for k, v in dict(extras).items()})
+    for k, v in dict(extras).items():
+        if len(np.shape(v)) != 1:
+            raise FeatureFileError(f"{where}: dataset '{k}' has rank {len(np.shape(v))}, expected strings [N].")
+    sizes.update({k: np.shape(v)[0] for k, v in dict(extras).items()})
     for name, size in sizes.items():
         if size != n:
             raise FeatureFileError(f"{where}: dataset '{name}' has {size} entries but 'features' has {n} videos.")
@@ -133,6 +138,7 @@ def check_arrays(where: str, features, labels: np.ndarray, num_frames: np.ndarra
 
 
 def _check_finite(where: str, block: np.ndarray, nf: np.ndarray, offset: int) -> None:
+    """``block`` is already float32: a float64 value beyond float32's range has become infinite and is caught."""
     valid = np.arange(block.shape[1])[None, :] < nf[:, None]
     finite = np.isfinite(block).all(axis=2) | ~valid
     if not finite.all():
@@ -160,8 +166,35 @@ def _json_attr(attrs: Mapping, name: str, where: str) -> dict | None:
     return value
 
 
-def _read_strings(ds) -> list[str]:
-    return [s if isinstance(s, str) else s.decode("utf-8") for s in ds.asstr()[()]] if ds.dtype.kind in "OS" else [str(s) for s in ds[()]]
+def _read_strings(ds, where: str) -> list[str]:
+    try:
+        if ds.dtype.kind in "OS":
+            return [s if isinstance(s, str) else s.decode("utf-8") for s in ds[()]]
+        return [str(s) for s in ds[()]]
+    except (UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise FeatureFileError(f"{where}: dataset '{ds.name.lstrip('/')}' must hold UTF-8 strings ({type(exc).__name__}).") from None
+
+
+def _int_attr(attrs: Mapping, name: str, where: str) -> int | None:
+    """An integer attribute (a scalar of an integer type), or None when absent."""
+    if name not in attrs:
+        return None
+    value = attrs[name]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise FeatureFileError(f"{where}: attribute '{name}' must be an integer, got {value!r:.60}.")
+    return int(value)
+
+
+def _bool_attr(attrs: Mapping, name: str, where: str) -> bool:
+    """A boolean attribute (a bool, or the integer 0 or 1); absent means False."""
+    value = attrs.get(name, False)
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise FeatureFileError(f"{where}: attribute '{name}' must be true or false, got {value!r:.60}.")
 
 
 class FeatureFile:
@@ -187,48 +220,56 @@ class FeatureFile:
             f = h5py.File(self.path, "r")
         except OSError as exc:
             raise FeatureFileError(f"{where}: cannot be opened as HDF5 ({exc}).") from None
-        with f:
-            for name in ("features", "labels", "num_frames"):
-                if name not in f or not isinstance(f[name], h5py.Dataset):
-                    raise FeatureFileError(f"{where}: required dataset '{name}' is missing.")
-            attrs = dict(f.attrs)
-            if "category_mapping" in attrs:
-                mapping = parse_category_mapping(attrs["category_mapping"], where)
-            else:
-                warnings.warn(f"{where}: attribute 'category_mapping' is missing; assuming the four study classes.", stacklevel=2)
-                mapping = dict(STUDY_CATEGORIES)
-            extras = {k: f[k] for k in ("subcategories", "video_ids") if k in f}
-            feats = f["features"]
-            labels, num_frames = f["labels"][()], f["num_frames"][()]
-            check_arrays(where, feats, labels, num_frames, mapping, extras)
-            n, t, d = feats.shape
-            if "feature_dim" in attrs and int(attrs["feature_dim"]) != d:
-                raise FeatureFileError(f"{where}: attribute 'feature_dim' is {int(attrs['feature_dim'])} but 'features' has D={d}.")
-            if "num_videos" in attrs and int(attrs["num_videos"]) != n:
-                raise FeatureFileError(f"{where}: attribute 'num_videos' is {int(attrs['num_videos'])} but 'features' has {n} videos.")
-            self.category_mapping = mapping
-            self.labels = labels.astype(np.int64)
-            self.num_frames = num_frames.astype(np.int32)
-            self.subcategories = _read_strings(f["subcategories"]) if "subcategories" in f else None
-            self.video_ids = _read_strings(f["video_ids"]) if "video_ids" in f else None
-            self.multi_scale = bool(attrs.get("multi_scale", False))
-            # vidstudy.simulate and vidstudy.extraction.extract record their settings; other files have neither.
-            self.simulation = _json_attr(attrs, "simulation", where)
-            self.extraction = _json_attr(attrs, "extraction", where)
-            self.subset = _json_attr(attrs, "subset", where)  # vidstudy.study.recipes.training_subset: its source and size
-            self.max_frames_attr = int(attrs["max_frames"]) if "max_frames" in attrs else t
-            self.dtype = str(feats.dtype)
-            self.shape = (n, t, d)
-            self.nbytes = n * t * d * 4
-            self.in_memory = self.nbytes <= memory_budget
-            self._features = np.empty((n, t, d), np.float32) if self.in_memory else None
-            for sl in _blocks(n, t * d * feats.dtype.itemsize):
-                block = feats[sl]
-                _check_finite(where, block, self.num_frames[sl], sl.start)
-                if self.in_memory:
-                    self._features[sl] = block
+        try:
+            with f:
+                self._read(f, where, memory_budget)
+        except OSError as exc:  # a damaged chunk or a truncated file surfaces as an h5py read error
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise FeatureFileError(f"{where}: cannot be read, the file is damaged ({first[:160]}).") from None
         self._handle: h5py.File | None = None
         self._pid: int | None = None
+
+    def _read(self, f: h5py.File, where: str, memory_budget: int) -> None:
+        for name in ("features", "labels", "num_frames"):
+            if name not in f or not isinstance(f[name], h5py.Dataset):
+                raise FeatureFileError(f"{where}: required dataset '{name}' is missing.")
+        attrs = dict(f.attrs)
+        if "category_mapping" in attrs:
+            mapping = parse_category_mapping(attrs["category_mapping"], where)
+        else:
+            warnings.warn(f"{where}: attribute 'category_mapping' is missing; assuming the four study classes.", stacklevel=2)
+            mapping = dict(STUDY_CATEGORIES)
+        extras = {k: f[k] for k in ("subcategories", "video_ids") if k in f}
+        feats = f["features"]
+        labels, num_frames = f["labels"][()], f["num_frames"][()]
+        check_arrays(where, feats, labels, num_frames, mapping, extras)
+        n, t, d = feats.shape
+        for name, actual, what in (("feature_dim", d, f"'features' has D={d}"), ("num_videos", n, f"'features' has {n} videos"),
+                                   ("max_frames", t, f"'features' has T={t}")):
+            value = _int_attr(attrs, name, where)
+            if value is not None and value != actual:
+                raise FeatureFileError(f"{where}: attribute '{name}' is {value} but {what}.")
+        self.category_mapping = mapping
+        self.labels = labels.astype(np.int64)
+        self.num_frames = num_frames.astype(np.int32)
+        self.subcategories = _read_strings(f["subcategories"], where) if "subcategories" in f else None
+        self.video_ids = _read_strings(f["video_ids"], where) if "video_ids" in f else None
+        self.multi_scale = _bool_attr(attrs, "multi_scale", where)
+        # vidstudy.simulate and vidstudy.extraction.extract record their settings; other files have neither.
+        self.simulation = _json_attr(attrs, "simulation", where)
+        self.extraction = _json_attr(attrs, "extraction", where)
+        self.subset = _json_attr(attrs, "subset", where)  # vidstudy.study.recipes.training_subset: its source and size
+        self.dtype = str(feats.dtype)
+        self.shape = (n, t, d)
+        self.nbytes = n * t * d * 4
+        self.in_memory = self.nbytes <= memory_budget
+        self._features = np.empty((n, t, d), np.float32) if self.in_memory else None
+        for sl in _blocks(n, t * d * feats.dtype.itemsize):
+            with np.errstate(over="ignore", invalid="ignore"):
+                block = np.asarray(feats[sl], dtype=np.float32)
+            _check_finite(where, block, self.num_frames[sl], sl.start)
+            if self.in_memory:
+                self._features[sl] = block
 
     # --- sizes and names -------------------------------------------------
     def __len__(self) -> int:
@@ -267,7 +308,10 @@ class FeatureFile:
         n = int(self.num_frames[i])
         if self.in_memory:
             return self._features[i, :n]
-        return np.asarray(self._dataset()[i, :n], dtype=np.float32)
+        try:
+            return np.asarray(self._dataset()[i, :n], dtype=np.float32)
+        except OSError as exc:
+            raise FeatureFileError(f"{self.path}: cannot be read at video {i}, the file is damaged or was changed ({exc}).") from None
 
     def padded(self) -> np.ndarray:
         """All features as float32 ``[N, T, D]`` (reads the whole file if lazy)."""

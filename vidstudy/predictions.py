@@ -129,6 +129,8 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     """Run every member over every view of ``splits`` and write their stores (atomically).
 
     ``data_dir`` (default: the run's own files) only changes where the test split comes from.
+    Every split is checked and predicted before any store is written, so a failure leaves the
+    stores as they were.
     """
     from .checkpoint import load_model
     from .tta import predict_views
@@ -138,11 +140,12 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     targets = {s: split_target(run_dir, s, data_dir) for s in splits}
     files = {s: FeatureFile(f) for s, (_, f) in targets.items()}
     models = [(name, *load_model(path)) for name, path in checkpoints]
-    out = {}
     for split, data in files.items():
         for name, _, ckpt in models:
             if ckpt["category_mapping"] != data.category_mapping or ckpt["feature_dim"] != data.feature_dim:
                 raise VidstudyError(f"{data.path}: categories or feature dimension differ from those member {name} was trained on.")
+    stores = {}
+    for split, data in files.items():
         results = [predict_views(model, data, views, batch_size=batch_size, seed=seed) for _, model, _ in models]
         arrays = {
             "probs": np.stack([r[0] for r in results]).astype(np.float32),
@@ -156,6 +159,9 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
         }
         if data.subcategories is not None:
             arrays["subcategories"] = np.array(data.subcategories)
+        stores[split] = arrays
+    out = {}
+    for split, arrays in stores.items():
         path = targets[split][0] / f"{split}.npz"
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:

@@ -14,7 +14,7 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .errors import ParameterError
+from .errors import ParameterError, VidstudyError
 from .features import FeatureFile
 
 PROBES = ("mean", "temporal")
@@ -45,6 +45,9 @@ def video_statistics(ff: FeatureFile, kind: str = "mean", shuffle_seed: int | No
 
 def run_probe(train: FeatureFile, test: FeatureFile, kind: str = "mean", shuffle_seed: int | None = None) -> dict:
     """Fit the probe on ``train``, score it on ``test``: accuracy, macro-F1, per-class F1."""
+    if len(np.unique(train.labels)) < 2:
+        raise VidstudyError(f"{train.path}: the probe needs training videos of at least two classes, "
+                            f"this file has {len(train)} video(s) of {len(np.unique(train.labels))} class.")
     clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
     clf.fit(video_statistics(train, kind, shuffle_seed), train.labels)
     pred = clf.predict(video_statistics(test, kind, shuffle_seed))

@@ -23,6 +23,7 @@ import dataclasses
 import io
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,7 @@ from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
-from .runs import (CONFIG_FILE, DATA_FILE, SUMMARY_FILE, member_dir, read_config, read_data_record,
+from .runs import (CONFIG_FILE, DATA_FILE, MEMBERS_DIR, SUMMARY_FILE, member_dir, read_config, read_data_record,
                    read_summary, write_json, write_text)
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
@@ -189,6 +190,9 @@ def _train_epoch(m: _Member, train_data: FeatureFile, tcfg, seed: int, epoch: in
         lr = m.optimizer.param_groups[0]["lr"]
         logits = m.model(batch.features, batch.lengths)
         loss = m.criterion(logits, batch.labels)
+        if not torch.isfinite(loss):
+            raise VidstudyError(f"training diverged: the loss became {loss.item()} in epoch {epoch + 1}; lower train.lr "
+                                f"or check the features (the last finished epoch is kept for --resume).")
         m.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(m.model.parameters(), tcfg.grad_clip)
@@ -357,16 +361,54 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
                                 f"train into another folder.")
         if "test" in recorded["files"]:
             data["files"]["test"] = recorded["files"]["test"]
+    check_inputs(config, train_data, val_data)
+    fresh, had_dir = not cfg_path.exists(), run_dir.exists()
     write_json(cfg_path, config.to_dict())
     write_json(run_dir / DATA_FILE, data)
     summaries = []
-    for i in range(config.members):
-        mdir = member_dir(run_dir, i)
-        if resume and (mdir / SUMMARY_FILE).exists():
-            summaries.append(read_summary(mdir))
-            continue
-        summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
-                                            resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                            init_checkpoint=inits.get(f"init_{i}")))
+    try:
+        for i in range(config.members):
+            mdir = member_dir(run_dir, i)
+            if resume and (mdir / SUMMARY_FILE).exists():
+                summaries.append(read_summary(mdir))
+                continue
+            summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
+                                                resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
+                                                init_checkpoint=inits.get(f"init_{i}")))
+    except Exception:
+        if fresh:
+            _forget_unstarted_run(run_dir, remove_dir=not had_dir)
+        raise
     write_json(run_dir / "members_summary.json", summaries)
     return summaries
+
+
+def check_inputs(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile) -> None:
+    """Refuse, before anything is written, train and val files or a config that cannot train together."""
+    if train_data.category_mapping != val_data.category_mapping:
+        raise VidstudyError(f"{val_data.path}: its classes {val_data.class_names} are not those of the train file "
+                            f"{train_data.path} ({train_data.class_names}).")
+    if train_data.feature_dim != val_data.feature_dim:
+        raise VidstudyError(f"{val_data.path}: has D={val_data.feature_dim} features per frame, the train file "
+                            f"{train_data.path} D={train_data.feature_dim}.")
+    boost = config.train.class_boost
+    if boost and len(boost) != train_data.num_classes:
+        raise ParameterError(f"train.class_boost needs {train_data.num_classes} numbers (one per class), got {len(boost)}.")
+    if config.train.sampling == "subcategory" and train_data.subcategories is None:
+        raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
+
+
+def _forget_unstarted_run(run_dir: Path, remove_dir: bool) -> None:
+    """After a failure, remove a run this call created when no member has finished an epoch, so the corrected
+    command starts afresh; a run with any checkpoint is kept for ``--resume``."""
+    members = run_dir / MEMBERS_DIR
+    if members.exists() and any(members.rglob("*.pt")):
+        return
+    shutil.rmtree(members, ignore_errors=True)
+    for name in (CONFIG_FILE, DATA_FILE):
+        (run_dir / name).unlink(missing_ok=True)
+    if remove_dir:
+        try:
+            run_dir.rmdir()  # only when nothing else is in it
+        except OSError:
+            pass

@@ -32,6 +32,7 @@ from .multiscale import resample_indices
 View = Callable[[np.ndarray, int], tuple[np.ndarray, int]]
 BASE_VIEWS = ("original", "reverse", "speed_up", "speed_down")
 SUBSEQUENCE_PREFIX = "random_subsequence_"
+MAX_SUBSEQUENCES = 64
 
 
 def _pick(features: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, int]:
@@ -43,7 +44,7 @@ def original(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
 
 
 def reverse(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
-    return features[:length][::-1], length
+    return features[:length][::-1].copy(), length  # a copy: torch takes no negative strides, even of one frame
 
 
 def speed_up(features: np.ndarray, length: int) -> tuple[np.ndarray, int]:
@@ -67,8 +68,8 @@ def random_subsequence(k: int, seed: int = 0, min_fraction: float = 0.7) -> View
 
 def view_names(subsequences: int = 1) -> list[str]:
     """The default view set: the four original views and ``subsequences`` random subsequences."""
-    if subsequences < 0:
-        raise ParameterError(f"subsequences must be non-negative, got {subsequences}.")
+    if not 0 <= subsequences <= MAX_SUBSEQUENCES:
+        raise ParameterError(f"subsequences (--subsequences) must lie in [0, {MAX_SUBSEQUENCES}], got {subsequences}.")
     return list(BASE_VIEWS) + [f"{SUBSEQUENCE_PREFIX}{k}" for k in range(subsequences)]
 
 

@@ -60,6 +60,12 @@ class VideoItem:
 
 
 DEFAULT_BATCH = 32  # frames per backbone call
+MAX_BATCH = 65536
+
+
+def max_workers() -> int:
+    """The most decoding processes ``extract`` starts: this machine's CPUs."""
+    return os.cpu_count() or 1
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -133,6 +139,22 @@ def _warn(message: str) -> None:
     tqdm.write(f"vidstudy: warning: {message}", file=sys.stderr)
 
 
+def _die_with_parent(parent: int) -> None:
+    """In a decoding process: ask Linux to end it when ``parent`` (the process that started it) dies, and end
+    it now if that already happened while it was starting, so that a killed ``extract`` leaves no workers
+    behind (elsewhere the pool's own shutdown is all there is)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
 def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
     """Yield ``(frames, reason)`` per path, in order; ``workers`` processes decode a bounded number ahead."""
     if workers == 0 or not paths:
@@ -143,7 +165,8 @@ def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
     from concurrent.futures import ProcessPoolExecutor
 
     pending: deque = deque()
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         try:
             for p in paths:
                 pending.append(pool.submit(read_frames_or_reason, str(p), sampling))
@@ -180,17 +203,52 @@ class _SplitFeatures:
 
     def __init__(self, files: Sequence[Path], scales: Sequence[float] | None):
         self.files, self.scales = list(files), scales
-        shapes = [np.load(f, mmap_mode="r").shape for f in self.files]
+        shapes = [np.load(f, mmap_mode="r", allow_pickle=False).shape for f in self.files]
+        dims = {d for _, d in shapes}
+        if len(dims) > 1:
+            raise VidstudyError(f"{self.files[0].parent}: partial features of different widths {sorted(dims)}; "
+                                f"remove the folder and extract again.")
         lengths = [n if scales is None else multiscale_length(n, scales) for n, _ in shapes]
         self.num_frames = np.array(lengths, np.int32)
         self.shape = (len(self.files), int(self.num_frames.max()), int(shapes[0][1]))
         self.dtype = np.dtype(np.float32)
 
     def __getitem__(self, rows: slice) -> np.ndarray:
-        seqs = [np.load(f) for f in self.files[rows]]
+        seqs = [np.load(f, allow_pickle=False) for f in self.files[rows]]
         if self.scales is not None:
             seqs = [combine_scales(x, self.scales)[0] for x in seqs]
         return pad_sequences(seqs, self.shape[1])[0]
+
+
+def _partial_done(partial: Path, key: str) -> bool:
+    """Whether a video's partial result (features or skip note) is there and readable; a damaged one is
+    removed, with a warning, so that the video is extracted again. Readable features win over a skip note."""
+    npy, skip = partial / f"{key}.npy", partial / f"{key}.skip.json"
+    if npy.exists() and _readable_features(npy):
+        skip.unlink(missing_ok=True)
+        return True
+    for path, ok in ((npy, _readable_features), (skip, _readable_skip)):
+        if path.exists():
+            if ok(path):
+                return True
+            _warn(f"{path}: damaged partial result; extracting that video again.")
+            path.unlink(missing_ok=True)
+    return False
+
+
+def _readable_features(path: Path) -> bool:
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return False
+    return arr.ndim == 2 and arr.shape[0] >= 1 and arr.shape[1] >= 1 and arr.dtype == np.float32
+
+
+def _readable_skip(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text(encoding="utf-8"))["reason"], str)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
@@ -219,8 +277,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
 
     t0 = time.perf_counter()
     keys = {it.video_id: _key(it) for it in items}
-    todo = [it for it in items if not (partial / f"{keys[it.video_id]}.npy").exists()
-            and not (partial / f"{keys[it.video_id]}.skip.json").exists()]
+    todo = [it for it in items if not _partial_done(partial, keys[it.video_id])]
     resumed = len(items) - len(todo)
     frames_done = 0
     bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
@@ -302,10 +359,11 @@ def extract(
     frames are decoded at its ``input_size`` attribute when it has one, else at
     ``sampling.frame_size``. ``workers`` processes decode videos in parallel.
     """
-    if batch_size < 1:
-        raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
-    if workers < 0:
-        raise ParameterError(f"workers must be 0 (decode here) or more, got {workers}.")
+    if not 1 <= batch_size <= MAX_BATCH:
+        raise ParameterError(f"batch_size (--batch-size) must lie in [1, {MAX_BATCH}], got {batch_size}.")
+    if not 0 <= workers <= max_workers():
+        raise ParameterError(f"workers (--workers) must lie in [0, {max_workers()}] (0 decodes here; at most this "
+                             f"machine's CPUs), got {workers}.")
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ParameterError(f"{out_dir}: output folder is a file, not a folder.")
     found, mapping = scan_videos(video_dir, splits, out_dir)

@@ -27,6 +27,7 @@ from ..errors import ParameterError, VidstudyError
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mkv", ".webm")
 CLIP_CENTRES: tuple[float, ...] = (0.2, 0.5, 0.8)
 MIN_FRAMES = 3
+MAX_FRAMES = 4096  # frames per video (--frames)
 
 
 class VideoError(VidstudyError):
@@ -43,8 +44,8 @@ class Sampling:
     frame_size: int = 224
 
     def __post_init__(self):
-        if self.num_frames < MIN_FRAMES:
-            raise ParameterError(f"num_frames (--frames) must be at least {MIN_FRAMES}, got {self.num_frames}.")
+        if not MIN_FRAMES <= self.num_frames <= MAX_FRAMES:
+            raise ParameterError(f"num_frames (--frames) must lie in [{MIN_FRAMES}, {MAX_FRAMES}], got {self.num_frames}.")
         if self.clips not in (1, len(CLIP_CENTRES)):
             raise ParameterError(f"clips must be 1 (uniform) or {len(CLIP_CENTRES)} (clips centred at "
                                  f"{', '.join(map(str, CLIP_CENTRES))}), got {self.clips}.")
@@ -52,8 +53,8 @@ class Sampling:
             raise ParameterError(f"num_frames ({self.num_frames}) must be at least clips ({self.clips}).")
         if not 0 < self.clip_width <= 0.4:
             raise ParameterError(f"clip_width (--clip-width) must be in (0, 0.4] so that the clips do not overlap, got {self.clip_width}.")
-        if self.frame_size < 16:
-            raise ParameterError(f"frame_size must be at least 16 pixels, got {self.frame_size}.")
+        if not 16 <= self.frame_size <= 2048:
+            raise ParameterError(f"frame_size must lie in [16, 2048] pixels, got {self.frame_size}.")
 
 
 def frame_indices(total: int, sampling: Sampling) -> np.ndarray:

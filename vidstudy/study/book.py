@@ -52,15 +52,33 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
 
         if not Path(params_file).is_file():
             raise ParameterError(f"{params_file}: parameters file does not exist.")
-        loaded = yaml.safe_load(Path(params_file).read_text()) or {}
+        try:
+            loaded = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError:
+            raise ParameterError(f"{params_file}: not a UTF-8 text file.") from None
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise ParameterError(f"{params_file}: not valid YAML ({problem}{at}).") from None
         if not isinstance(loaded, dict):
             raise ParameterError(f"{params_file}: must be a YAML mapping of chapter parameters (name: value).")
         unknown = sorted(set(loaded) - set(DEFAULT_PARAMS))
         if unknown:
             raise ParameterError(f"{params_file}: unknown chapter parameters {unknown}; known: {', '.join(DEFAULT_PARAMS)}.")
+        for key, value in loaded.items():
+            wanted = type(DEFAULT_PARAMS[key])
+            if wanted is int and (isinstance(value, bool) or not isinstance(value, int)) or not isinstance(value, wanted):
+                raise ParameterError(f"{params_file}: parameter {key} must be {wanted.__name__}, got {value!r}.")
         params.update(loaded)
     if data is not None:
         params["data_dir"] = str(data)
+    from ..config import build
+
+    build(params["preset"], members=params["members"], epochs=params["epochs"] or None,
+          seed_base=params["seed_base"])  # the chapters' config: a bad value is refused before anything runs
+    if params["epochs"] < 0:
+        raise ParameterError(f"epochs must be 0 (the preset's) or more, got {params['epochs']}.")
     return params
 
 
@@ -119,6 +137,13 @@ def _hide_parameter_cells(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Remove the temporary notebooks a killed build left beside the executed chapters (``.NAME.ipynb.*``)."""
+    if out_dir.is_dir():
+        for stale in out_dir.glob(".*.ipynb.*"):
+            stale.unlink(missing_ok=True)
+
+
 def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
     """Run one chapter with papermill into ``out_dir/name.ipynb`` (atomically)."""
     import papermill as pm
@@ -151,6 +176,7 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
             raise ParameterError(f"{data_dir / feature_file_name(split)}: feature file does not exist (--data must hold "
                                  f"{', '.join(feature_file_name(s) for s in SPLITS)}).")
     out_dir = root / "book" / "executed"
+    _remove_stale_temporaries(out_dir)
     stamps_path = out_dir / ".stamps.json"
     stamps = _read_stamps(stamps_path)
     package, previous = _package_digest(), ""
