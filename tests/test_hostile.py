@@ -468,3 +468,9 @@ def test_tampered_partial_results_are_extracted_again(tmp_path, capsys):
     assert fresh["splits"]["train"]["videos_written"] == 4
     with h5py.File(tmp_path / "out" / feature_file_name("train")) as a, h5py.File(tmp_path / "fresh" / feature_file_name("train")) as b:
         np.testing.assert_array_equal(a["features"][()], b["features"][()])
+
+
+def test_other_data_that_is_missing_is_named_without_a_misleading_remedy(run, tmp_path, capsys):
+    line = one_line_error(capsys, ["evaluate", run, tmp_path / "nope"], f"{tmp_path / 'nope' / 'test_features_multiscale.h5'}: "
+                                                                         "feature file does not exist.")
+    assert "--force" not in line

@@ -256,6 +256,8 @@ def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 
     A damaged store is an error naming it, unless ``force`` rebuilds every store.
     Returns ``({split: Predictions}, rebuilt)``.
     """
+    for split in EVAL_SPLITS:
+        split_target(run_dir, split, data_dir)  # a missing run record or feature file is named as such, first
     for split in EVAL_SPLITS if views is None else ():
         try:
             views = stored_views(run_dir, split, data_dir)
