@@ -474,3 +474,16 @@ def test_other_data_that_is_missing_is_named_without_a_misleading_remedy(run, tm
     line = one_line_error(capsys, ["evaluate", run, tmp_path / "nope"], f"{tmp_path / 'nope' / 'test_features_multiscale.h5'}: "
                                                                          "feature file does not exist.")
     assert "--force" not in line
+
+
+BAD_USAGE = [["simulate", "D", "--shape", "huge"], ["train", "D", "R", "--epochs", "abc"], ["inspect"], ["probe", "D", "--kind", "x"],
+             ["predict"], ["evaluate", "R", "--bootstrap", "many"], ["extract", "V"], ["book", "--smoke", "extra"],
+             ["nonsense"], [], ["train", "D", "R", "--unknown-flag"]]
+
+
+@pytest.mark.parametrize("argv", BAD_USAGE, ids=[" ".join(a) or "(none)" for a in BAD_USAGE])
+def test_usage_errors_of_every_command_are_one_line(argv):
+    r = subprocess.run([sys.executable, "-m", "vidstudy.cli", *argv], capture_output=True, text=True)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(lines) == 1 and lines[0].startswith("vidstudy: error: vidstudy"), r.stderr

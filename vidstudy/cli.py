@@ -177,8 +177,16 @@ def _cmd_extract(args) -> None:
     print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other user error (``--help`` still prints usage)."""
+
+    def error(self, message: str):
+        print(f"vidstudy: error: {self.prog}: {message} (see {self.prog} --help).", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
+    p = _OneLineParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("simulate", help="write the simulated train/val/test feature files")
