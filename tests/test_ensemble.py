@@ -79,19 +79,36 @@ def test_stacking_recovers_a_planted_class_member_weighting():
     assert np.mean(w.sum(0)) == pytest.approx(1.0)
 
 
-def test_stacking_never_sees_test_labels():
+def _store(split, rng, n, labels=None, members=3, views=("original", "reverse", "speed_up", "speed_down")):
+    from vidstudy.predictions import Predictions
+
+    labels = rng.integers(0, 4, n) if labels is None else labels
+    logits = rng.normal(size=(members, len(views), n, 4)) + 2.0 * np.eye(4)[labels]  # informative, imperfect
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    return Predictions(split, probs, logits, labels, [f"{split}-{i}" for i in range(n)], None, list(views),
+                       [f"ensemble_model_{m}" for m in range(members)], ["Animation", "Flat_Content", "Gaming", "Natural_Content"])
+
+
+def test_nothing_fitted_sees_the_test_labels():
+    """The whole recombination with the test labels permuted: everything selected or fitted (kept members,
+    class-conditional thresholds, stacking, per-class weights, temperatures) and every test prediction is
+    identical; only the scores computed against the labels change."""
+    import dataclasses
+
+    from vidstudy.evaluate import recombine
+
     rng = np.random.default_rng(1)
-    y_val = rng.integers(0, 4, 200)
-    val = rng.dirichlet(np.ones(4), size=(2, 3, 200))
-    val[0, 0] = np.eye(4)[y_val] * 0.5 + 0.125
-    test = rng.dirichlet(np.ones(4), size=(2, 3, 100))
-    stacker = fit_stacking(val, y_val, seed=0)
-    first = stacker.predict_proba(test)
-    test_labels = rng.integers(0, 4, 100)
-    rng.shuffle(test_labels)  # the labels play no part: predict_proba does not take them
-    again = fit_stacking(val, y_val, seed=0).predict_proba(test)
-    np.testing.assert_array_equal(first, again)
-    assert stacker.cv_metrics["acc"] > 0.9
+    val, test = _store("val", rng, 240), _store("test", rng, 160)
+    shuffled = dataclasses.replace(test, labels=np.random.default_rng(2).permutation(test.labels))
+    a, b = recombine(val, test, n_boot=20), recombine(val, shuffled, n_boot=20)
+    for name, method in a["methods"].items():
+        assert method["test_predictions"] == b["methods"][name]["test_predictions"], name
+    fitted = lambda r: (r["methods"]["soft_vote_selected"]["members"], r["methods"]["class_conditional_tta"]["thresholds"],
+                        r["methods"]["stacking"]["cv_on_val"], r["methods"]["class_member_weights"]["weights"],
+                        {k: v["temperature"] for k, v in r["calibration"].items()},
+                        {m: v["kept"] for m, v in r["members"].items()})
+    assert fitted(a) == fitted(b)
+    assert a["methods"]["soft_vote"]["table"] != b["methods"]["soft_vote"]["table"]  # the labels did change
 
 
 def test_ece_and_temperature_scaling():

@@ -132,3 +132,21 @@ def test_a_class_is_found_by_name_or_named_missing():
     assert class_index(["Flat_Content", "Animation"], "Animation") == 1
     with pytest.raises(ParameterError, match=r"^this dataset has no Animation class \(.*\); its classes are cats, dogs\.$"):
         class_index(["cats", "dogs"], "Animation")
+
+
+def test_evaluate_on_a_current_store_runs_no_network(run_dir, monkeypatch):
+    """Recombination is array code over the store: with the store current, building or running a model fails
+    the test."""
+    import vidstudy.models
+    import vidstudy.tta
+
+    evaluate_run(run_dir, n_boot=20)  # the store is current from here on
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("evaluate ran a network")
+
+    monkeypatch.setattr(vidstudy.models, "build_model", forbidden)
+    monkeypatch.setattr(vidstudy.tta, "predict_views", forbidden)
+    monkeypatch.setattr(torch.nn.Module, "__call__", forbidden)
+    results = evaluate_run(run_dir, n_boot=20)
+    assert results["store_rebuilt"] is False and "stacking" in results["methods"]
