@@ -80,6 +80,7 @@ def test_lazy_file_in_worker_processes(smoke_dir):
     eager = FeatureFile(smoke_dir / feature_file_name("val"))
     got = _epoch(make_loader(VideoDataset(lazy), 8, num_workers=2))
     want = _epoch(make_loader(VideoDataset(eager), 8))
+    assert len(got) == len(want) == -(-len(eager) // 8)
     for (fa, la), (fb, lb) in zip(got, want):
         assert torch.equal(fa, fb) and torch.equal(la, lb)
 

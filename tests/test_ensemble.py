@@ -74,9 +74,11 @@ def test_stacking_recovers_a_planted_class_member_weighting():
     b[:, :2] *= 0.2
     members = np.stack([a, b]) / np.stack([a, b]).sum(-1, keepdims=True)
     w = fit_class_member_weights(members, y).weights
-    assert np.all(w[0, :2] > 0.7) and np.all(w[1, 2:] > 0.7)
-    assert np.mean(w @ np.ones(c) / c) == pytest.approx(0.5)  # weights of a class sum to one over members
-    assert np.mean(w.sum(0)) == pytest.approx(1.0)
+    assert w.shape == (2, c)
+    np.testing.assert_allclose(w.sum(0), 1.0, atol=1e-6)  # each class's weights sum to one over the members
+    # the planted weighting, class by class: A carries classes 0 and 1, B carries 2 and 3
+    for cls, expert in ((0, 0), (1, 0), (2, 1), (3, 1)):
+        assert w[expert, cls] > 0.7 and w[1 - expert, cls] < 0.3, (cls, w[:, cls])
 
 
 def _store(split, rng, n, labels=None, members=3, views=("original", "reverse", "speed_up", "speed_down")):

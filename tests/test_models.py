@@ -36,8 +36,16 @@ def test_paper_model_has_65_3_million_parameters():
 
 
 def test_xavier_init_and_output_shape():
+    model = TemporalClassifier(64, hidden_dim=32, num_lstm_layers=1, num_heads=2, dropout=0.4, head_dims=(48, 24))
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) >= 5 and all(torch.all(m.bias == 0) for m in linears)
+    for m in linears:  # Xavier-uniform: U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), so std a / sqrt(3)
+        fan_out, fan_in = m.weight.shape
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert m.weight.abs().max() <= bound + 1e-6
+        if m.weight.numel() >= 500:
+            assert float(m.weight.detach().std()) == pytest.approx(bound / 3**0.5, rel=0.15), m
     model = small_model()
-    assert all(torch.all(m.bias == 0) for m in model.modules() if isinstance(m, torch.nn.Linear))
     assert model(torch.rand(3, 7, 12), torch.tensor([7, 3, 1])).shape == (3, 4)
 
 
