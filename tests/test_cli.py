@@ -27,9 +27,21 @@ def test_simulate_then_inspect(tmp_path):
 
 
 def test_probe_command(smoke_dir):
+    import re
+
+    from vidstudy.features import load_splits
+    from vidstudy.probe import run_probe
+
     r = run_cli("probe", smoke_dir)
     assert r.returncode == 0, r.stderr
-    assert "mean probe on val" in r.stdout and "Animation" in r.stdout
+    files = load_splits(smoke_dir)
+    for split in ("val", "test"):  # the printed numbers are the probe's, split by split
+        expected = run_probe(files["train"], files[split], "mean")
+        line = next(l for l in r.stdout.splitlines() if l.startswith(f"mean probe on {split}:"))
+        accuracy, macro = map(float, re.search(r"accuracy ([\d.]+)  macro-F1 ([\d.]+)", line).groups())
+        assert accuracy == pytest.approx(expected["accuracy"], abs=5e-4)
+        assert macro == pytest.approx(expected["macro_f1"], abs=5e-4)
+        assert f"Animation {expected['per_class_f1']['Animation']:.3f}" in line
 
 
 @pytest.mark.parametrize("case", ["dataset_missing", "num_frames_above_T", "mapping_not_json", "nan_in_valid_frames"])

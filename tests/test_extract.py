@@ -237,6 +237,8 @@ def test_cli_extracts_with_the_default_backbone(video_tree, tmp_path, capsys):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["extract", str(tmp_path / "missing"), str(tmp_path / "out"), "--quiet"]) == 1
-    assert capsys.readouterr().err.strip().endswith("missing: video folder does not exist.")
+    assert capsys.readouterr().err.splitlines() == [f"vidstudy: error: {tmp_path / 'missing'}: video folder does not exist."]
     assert main(["extract", str(tmp_path), str(tmp_path / "out"), "--backbone", "nomodule"]) == 1
-    assert "--backbone must be MODULE:FACTORY" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines() == [
+        "vidstudy: error: --backbone must be MODULE:FACTORY (a function returning a backbone), got 'nomodule'."]
+    assert not (tmp_path / "out").exists()
