@@ -6,7 +6,7 @@ from vidstudy.ensemble import (fit_class_conditional_tta, hard_vote, leave_one_o
                                tta_ensemble, weighted_vote)
 from vidstudy.errors import ParameterError
 from vidstudy.metrics import bootstrap_ci, paired_comparison
-from vidstudy.stacking import fit_class_member_weights, fit_stacking
+from vidstudy.stacking import fit_class_member_weights
 
 
 def test_seed_page_worked_example():
