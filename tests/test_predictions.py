@@ -150,3 +150,34 @@ def test_evaluate_on_a_current_store_runs_no_network(run_dir, monkeypatch):
     monkeypatch.setattr(torch.nn.Module, "__call__", forbidden)
     results = evaluate_run(run_dir, n_boot=20)
     assert results["store_rebuilt"] is False and "stacking" in results["methods"]
+
+
+def test_other_views_rebuild_the_store_and_a_rebuild_is_deterministic(run_dir, capsys):
+    from vidstudy.predictions import ensure_predictions, load_predictions
+    from vidstudy.tta import view_names
+
+    store, _ = ensure_predictions(run_dir, view_names(1))
+    first = {s: p.probs.copy() for s, p in store.items()}
+    store, rebuilt = ensure_predictions(run_dir, view_names(1))
+    assert rebuilt is False
+    store, rebuilt = ensure_predictions(run_dir, view_names(1), force=True)  # same inputs: the same numbers
+    assert rebuilt and all(np.array_equal(first[s], store[s].probs) for s in first)
+    assert main(["predict", str(run_dir), "--subsequences", "3"]) == 0
+    assert load_predictions(run_dir, "test").view_names == view_names(3)
+    assert "predicted 7 views" in capsys.readouterr().out
+    store, rebuilt = ensure_predictions(run_dir)  # no views asked: the store's own are kept
+    assert rebuilt is False and store["val"].view_names == view_names(3)
+    assert np.array_equal(store["test"].probs[:, :5], first["test"][:, :5])  # the shared views are the same numbers
+
+
+def test_early_stopping_waits_patience_epochs_after_the_best(smoke_dir, tmp_path):
+    files = load_splits(smoke_dir, ("train", "val"))
+    cfg = apply_overrides(preset("cpu"), TINY + ["members=1", "train.epochs=12", "train.patience=2", "train.lr=0.05"])
+    (summary,) = train_ensemble(cfg, files["train"], files["val"], tmp_path / "run", plots=False, quiet=True)
+    history = json.loads((tmp_path / "run" / "members" / "ensemble_model_0" / "history.json").read_text())
+    scores = history["val_macro_f1"]
+    best = int(np.argmax(scores))  # the first epoch with the highest score
+    assert summary["best_epoch"] == best + 1
+    assert summary["stopped_early"]  # on this data the run peaks early (epoch 2 of 12)
+    assert summary["epochs_run"] == best + 1 + 2 == len(scores)  # exactly patience epochs after the best
+    assert all(s <= scores[best] for s in scores[best + 1:])
