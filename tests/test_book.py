@@ -138,11 +138,23 @@ def test_recipe_chapter_states_its_bundle_and_its_collapse_attempt(built):
     assert read_config(attempt).model.num_lstm_layers == 4 and int(g7["attempt_layers"]) == 4
 
 
-def test_unchanged_inputs_skip_execution(built):
+def test_unchanged_inputs_skip_execution(built, tmp_path):
     root, _ = built
     log = []
-    build_book(smoke=True, root=root, echo=log.append)
+    build_book(smoke=True, root=root, echo=log.append, html=False)
     assert all(any(f"{c}: unchanged" in line for line in log) for c in CHAPTERS)
+    # change one input, the last chapter's notebook: only that chapter runs again, and shows the change
+    work = tmp_path / "root"
+    shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
+    nb = nbformat.read(work / "notebooks" / "08_video_features.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("A sentence added by the test."))
+    nbformat.write(nb, work / "notebooks" / "08_video_features.ipynb")
+    log = []  # the same data folder as the built book's (a chapter's parameters include its path)
+    build_book(smoke=True, data=root / "data" / "smoke-seed0", root=work, echo=log.append, html=False)
+    ran = [line.split(":")[0].removeprefix("[book] ") for line in log if ": executing" in line]
+    assert ran == ["08_video_features"], log
+    assert "notebook" in next(line for line in log if ": executing" in line)
+    assert "A sentence added by the test." in (work / "book" / "executed" / "08_video_features.ipynb").read_text()
 
 
 def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path):
