@@ -262,3 +262,40 @@ def test_parameters_from_yaml_smoke_and_data(tmp_path):
         resolve_params(params_file)
     with pytest.raises(ParameterError, match="nope.yaml: parameters file does not exist"):
         resolve_params(tmp_path / "nope.yaml")
+
+
+def test_glued_numbers_of_chapters_1_2_and_8_and_what_the_pages_show(built):
+    """Each glued value recomputed from the run's own files, and the rendered page shows it as formatted."""
+    from vidstudy.extraction.extract import REPORT_NAME
+    from vidstudy.features import FeatureFile, feature_file_name, load_splits
+    from vidstudy.probe import run_probe
+    from vidstudy.runs import member_dir, read_summary
+
+    root, _ = built
+    html = lambda chapter: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (  # noqa: E731
+        root / "_build" / "html" / "book" / "executed" / f"{chapter}.html").read_text()))
+    files = load_splits(root / "data" / "smoke-seed0")
+    probe = run_probe(files["train"], files["val"], "mean")
+    g1 = glued(root / "book" / "executed" / "01_data.ipynb")
+    assert float(g1["probe_val_macro_f1"]) == pytest.approx(100 * probe["macro_f1"])
+    assert g1["probe_hardest"].strip("'") == min(probe["per_class_f1"], key=probe["per_class_f1"].get)
+    assert f"reaches {100 * probe['macro_f1']:.1f} % macro-F1" in html("01_data")
+
+    run = _main_run(root / "runs" / "book-smoke", "smoke-seed0")
+    summaries = [read_summary(member_dir(run, i)) for i in range(2)]
+    g2 = glued(root / "book" / "executed" / "02_training.ipynb")
+    minutes = sum(s["wall_time_s"] for s in summaries) / 60
+    assert int(g2["n_members"]) == 2 and float(g2["train_minutes"]) == pytest.approx(minutes)
+    assert f"The 2 members took {minutes:.1f} minutes" in html("02_training")
+
+    demo = root / "runs" / "book-smoke" / "video_demo" / "features"
+    report = json.loads((demo / REPORT_NAME).read_text())["splits"]["demo"]
+    g8 = glued(root / "book" / "executed" / "08_video_features.ipynb")
+    assert int(g8["extract_frames"]) == report["frames_extracted"]
+    assert int(g8["frames_per_video"]) == 16  # smoke
+    assert int(g8["feature_dim"]) == FeatureFile(demo / feature_file_name("demo")).feature_dim
+    assert f"The CNN processed {report['frames_extracted']} frames" in html("08_video_features")
+
+    results = json.loads((run / "results.json").read_text())
+    soft = results["methods"]["soft_vote"]["table"]
+    assert f"The soft vote’s macro-F1 is {soft['macro_f1']:.1f} %" in html("03_per_class_f1").replace("'", "’")
