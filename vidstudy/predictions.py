@@ -36,7 +36,7 @@ import numpy as np
 from .errors import VidstudyError
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, file_digest, fingerprint, same_content
-from .runs import DATA_FILE, atomic_path, member_checkpoints, read_data_record
+from .runs import DATA_FILE, member_checkpoints, read_data_record, write_npz
 from .tta import view_names as default_views
 
 STORE_DIR = "predictions"
@@ -163,9 +163,7 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     out = {}
     for split, arrays in stores.items():
         path = targets[split][0] / f"{split}.npz"
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+        write_npz(path, arrays)
         out[split] = path
     return out
 

@@ -8,7 +8,7 @@ All F1 values, accuracies and CIs are in percent; a *table* is
 .. code-block:: text
 
     schema             2
-    run_dir, results_dir, data {val, test}, class_names, views, n_boot, seed, store_rebuilt
+    run_dir, results_dir, data {val, test}, class_names, views, n_boot, seed
     members            {member: {"val":      {"table"},          # at the member's best checkpoint, original view
                                  "test":     {"table", "ci"},    # original view
                                  "test_tta": {"table"},          # mean of the member's four base views
@@ -20,7 +20,11 @@ All F1 values, accuracies and CIs are in percent; a *table* is
     leave_one_out      {member: table}                           # soft vote without that member, test
     calibration        {member or "ensemble": {temperature, ece_before, ece_after, bins,
                                                reliability_before, reliability_after}}
-    recombination_seconds
+
+The file holds only what the run, the data and the parameters determine, so the
+same inputs give the same bytes. What one call did is returned by
+:func:`~vidstudy.evaluate.evaluate_run` beside it and not written: ``store_rebuilt``
+(whether the predictions store was predicted again) and ``recombination_seconds``.
 """
 
 from __future__ import annotations

@@ -13,8 +13,11 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from .errors import VidstudyError
 
@@ -67,6 +70,24 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_finite(v) for v in obj]
     return obj
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as an uncompressed ``.npz`` (what :func:`numpy.load` reads) to ``path`` atomically.
+
+    Unlike :func:`numpy.savez`, which stamps each member with the current time, the
+    archive's members carry a fixed date, so the same arrays give the same bytes.
+    """
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+            for name, array in arrays.items():
+                info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
+                with archive.open(info, "w", force_zip64=True) as fh:
+                    np.lib.format.write_array(fh, np.asanyarray(array), allow_pickle=False)
+    return Path(path)
+
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
