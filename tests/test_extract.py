@@ -242,3 +242,102 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [
         "vidstudy: error: --backbone must be MODULE:FACTORY (a function returning a backbone), got 'nomodule'."]
     assert not (tmp_path / "out").exists()
+
+
+# --- the command's options with a backbone of our own, a real SIGKILL, and the seek-or-decode rule ---------------
+
+_MARKER_MODULE = '''
+import os
+import time
+
+import numpy as np
+
+BATCHES = []
+
+
+class FrameMarker:
+    """Reads back which frame it was given: the clips below are flat grey at level 8 + 6 * (frame index)."""
+
+    name, input_size = "frame-marker", 16
+
+    def __call__(self, frames):
+        BATCHES.append(len(frames))
+        time.sleep(float(os.environ.get("MARKER_SECONDS_PER_BATCH", "0")))
+        return np.rint((frames.reshape(len(frames), -1).mean(axis=1, keepdims=True) - 8) / 6).astype(np.float32)
+
+
+def factory(device="cpu"):
+    return FrameMarker()
+'''
+
+
+def _graded(n: int) -> np.ndarray:
+    """``n`` (at most 40) flat grey frames, frame t at level 8 + 6 t: the backbone above reads t back through the
+    codec's error of a level or two."""
+    return np.broadcast_to((8 + 6 * np.arange(n, dtype=np.uint8))[:, None, None, None], (n, 32, 32, 3)).copy()
+
+
+@pytest.fixture
+def marker(tmp_path, monkeypatch):
+    (tmp_path / "marker_backbone.py").write_text(_MARKER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    import marker_backbone
+
+    importlib.reload(marker_backbone)
+    return marker_backbone
+
+
+def test_cli_clips_3_and_batch_size_reach_a_backbone_given_as_module_factory(tmp_path, marker, capsys):
+    from vidstudy.extraction.video import frame_indices
+
+    write_video(tmp_path / "videos" / "test" / "A" / "s" / "v.mp4", _graded(40))
+    argv = ["extract", str(tmp_path / "videos"), str(tmp_path / "out"), "--backbone", "marker_backbone:factory",
+            "--frames", "9", "--batch-size", "2", "--no-multiscale", "--quiet"]
+    assert main(argv + ["--clips", "3"]) == 0
+    ff = FeatureFile(tmp_path / "out" / feature_file_name("test"))
+    taken = ff.frames(0)[:, 0].astype(int)
+    three_clips = frame_indices(40, Sampling(num_frames=9, clips=3))
+    assert list(taken) == list(three_clips) != list(frame_indices(40, Sampling(num_frames=9)))
+    # 3 frames at the middles of thirds of an 8-frame window (0.2 x 40) round frames 8, 20 and 32
+    assert list(three_clips) == [5, 8, 10, 17, 20, 22, 29, 32, 34]
+    assert marker.BATCHES == [2, 2, 2, 2, 1]  # 9 frames in batches of --batch-size 2
+    assert ff.extraction["backbone"] == "frame-marker" and ff.extraction["sampling"]["clips"] == 3
+    assert "test: 1 of 1 videos" in capsys.readouterr().out
+    marker.BATCHES.clear()
+    assert main(argv + ["--clips", "1"]) == 0  # other sampling: extracted again, uniformly
+    assert list(FeatureFile(tmp_path / "out" / feature_file_name("test")).frames(0)[:, 0].astype(int)) == \
+        list(frame_indices(40, Sampling(num_frames=9)))
+    assert marker.BATCHES == [2, 2, 2, 2, 1]
+
+
+def test_extraction_killed_by_sigkill_resumes_where_it_stopped(tmp_path, marker):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    for k in range(6):
+        write_video(tmp_path / "videos" / "train" / "A" / "s" / f"v{k}.mp4", _graded(6 + k))
+    argv = ["extract", str(tmp_path / "videos"), str(tmp_path / "out"), "--backbone", "marker_backbone:factory",
+            "--frames", "4", "--batch-size", "4", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "MARKER_SECONDS_PER_BATCH": "0.7"}
+    proc = subprocess.Popen([sys.executable, "-m", "vidstudy.cli", *argv], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    partial = tmp_path / "out" / PARTIAL_DIR / "train"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and len(list(partial.glob("*.npy"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, proc.stderr.read()
+    done = len(list(partial.glob("*.npy")))
+    assert 2 <= done < 6 and not (tmp_path / "out" / feature_file_name("train")).exists()
+
+    assert main(argv) == 0  # in this process, without the delay
+    report = json.loads((tmp_path / "out" / REPORT_NAME).read_text())["splits"]["train"]
+    assert report["resumed"] == done and len(marker.BATCHES) == 6 - done  # only the unfinished videos ran
+    assert not (tmp_path / "out" / PARTIAL_DIR).exists()
+    assert main(argv[:2] + [str(tmp_path / "fresh")] + argv[3:]) == 0  # never interrupted
+    _same_file(tmp_path / "out" / feature_file_name("train"), tmp_path / "fresh" / feature_file_name("train"))

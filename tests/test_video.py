@@ -87,15 +87,89 @@ def test_seek_plan_seeks_only_past_frames_already_decoded():
     assert seek_plan(np.arange(40), keyframes)[1] == 40  # dense sampling: no saving
 
 
-def test_long_videos_are_read_by_seeking_to_the_same_frames(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    """200 frames, a keyframe at least every 10."""
     rng = np.random.default_rng(0)
     clip = np.repeat(rng.integers(0, 255, (40, 1, 1, 3), dtype=np.uint8), 5, axis=0)  # 200 frames
     clip = np.broadcast_to(clip, (200, 32, 48, 3)).copy()
     clip[:, :4, :4] = np.arange(200, dtype=np.uint8)[:, None, None, None]
-    path = write_video(tmp_path / "long.mp4", clip, gop=10)
+    return write_video(tmp_path_factory.mktemp("long") / "long.mp4", clip, gop=10)
+
+
+def test_long_videos_are_read_by_seeking_to_the_same_frames(long_video, monkeypatch):
+    path = long_video
     index = scan_packets(path)
     assert index.count == 200 and index.keyframes is not None and len(index.keyframes) >= 20
     sampling = Sampling(num_frames=8, frame_size=32)
     straight = read_frames(path, sampling, seek=False)
     monkeypatch.setattr(video, "_decode", lambda *a: pytest.fail("decoded straight through instead of seeking"))
     np.testing.assert_array_equal(read_frames(path, sampling), straight)
+
+
+def _paths_taken(monkeypatch) -> list[str]:
+    """Record, per read, whether frames were reached by seeking or by decoding in order."""
+    taken = []
+    for name in ("_decode", "_decode_seeking"):
+        real = getattr(video, name)
+
+        def wrapper(*args, _real=real, _name=name):
+            taken.append(_name.strip("_"))
+            return _real(*args)
+
+        monkeypatch.setattr(video, name, wrapper)
+    return taken
+
+
+def test_seeking_is_chosen_exactly_when_it_decodes_under_half_the_frames(long_video, monkeypatch):
+    """The rule: seek when the planned decoding cost is under half of decoding up to the last wanted frame.
+    Checked on the sampling densities nearest that threshold from either side, on this file's keyframes."""
+    index = scan_packets(long_video)
+    ratios = {}
+    for n in range(4, 60):
+        wanted = frame_indices(index.count, Sampling(num_frames=n))
+        ratios[n] = seek_plan(wanted, index.keyframes)[1] / (wanted[-1] + 1)
+    below = max((n for n in ratios if ratios[n] < 0.5), key=ratios.get)
+    above = min((n for n in ratios if ratios[n] >= 0.5), key=ratios.get)
+    assert 0.3 < ratios[below] < 0.5 <= ratios[above] < 0.7  # both close to the threshold
+    taken = _paths_taken(monkeypatch)
+    for n, path in ((below, ["decode_seeking"]), (above, ["decode"])):
+        taken.clear()
+        frames = read_frames(long_video, Sampling(num_frames=n, frame_size=32))
+        assert taken == path, (n, ratios[n])
+        np.testing.assert_array_equal(frames, read_frames(long_video, Sampling(num_frames=n, frame_size=32), seek=False))
+
+
+def test_a_seek_that_does_not_land_on_the_planned_frame_falls_back_to_decoding(long_video, monkeypatch):
+    sampling = Sampling(num_frames=8, frame_size=32)
+    straight = read_frames(long_video, sampling, seek=False)
+    taken = _paths_taken(monkeypatch)
+    real = video._decode_seeking
+    # every timestamp one tick off: the first decoded frame is not the one asked for
+    monkeypatch.setattr(video, "_decode_seeking", lambda path, wanted, pts, *rest: real(path, wanted, pts + 1, *rest))
+    np.testing.assert_array_equal(read_frames(long_video, sampling), straight)
+    assert taken == ["decode_seeking", "decode"]  # tried, found the wrong frame, decoded in order
+
+
+def test_extract_of_a_long_video_seeks_and_gives_the_file_decoding_would(long_video, tmp_path, monkeypatch):
+    import shutil
+
+    import h5py
+    import torch
+
+    from vidstudy.extraction.backbone import ImageBackbone
+    from vidstudy.extraction.extract import extract
+    from vidstudy.features import feature_file_name
+
+    folder = tmp_path / "v" / "test" / "A" / "s"
+    folder.mkdir(parents=True)
+    shutil.copy(long_video, folder)
+    colour = ImageBackbone(torch.nn.Identity(), input_size=32, mean=(0, 0, 0), std=(1, 1, 1), name="mean-colour",
+                           feature_fn=lambda x: x.flatten(1))
+    taken = _paths_taken(monkeypatch)
+    extract(tmp_path / "v", tmp_path / "seek", backbone=colour, sampling=Sampling(num_frames=8), progress=False)
+    assert taken == ["decode_seeking"]
+    monkeypatch.setattr(video, "_decode_seeking", lambda *a: None)  # seeking "fails": decoded in order
+    extract(tmp_path / "v", tmp_path / "decode", backbone=colour, sampling=Sampling(num_frames=8), progress=False)
+    with h5py.File(tmp_path / "seek" / feature_file_name("test")) as a, h5py.File(tmp_path / "decode" / feature_file_name("test")) as b:
+        np.testing.assert_array_equal(a["features"][()], b["features"][()])
