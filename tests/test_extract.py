@@ -131,23 +131,6 @@ def test_resume_after_an_interruption_gives_the_same_file(video_tree, lite0, ext
     assert not (tmp_path / PARTIAL_DIR).exists()
 
 
-def test_a_second_run_reuses_finished_splits_and_redoes_changed_ones(video_tree, tmp_path):
-    tree = tmp_path / "videos"
-    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
-    write_video(tree / "val" / "B" / "y" / "b.mp4", _clip("text", 8, 0))
-    colour = _colour_backbone()
-    out = tmp_path / "out"
-    first = extract(tree, out, backbone=colour, progress=False)
-    assert first["splits"]["val"]["videos_written"] == 2
-    again = extract(tree, out, backbone=colour, progress=False)
-    assert again["splits"]["val"]["up_to_date"]
-    write_video(tree / "val" / "B" / "y" / "c.mp4", _clip("text", 9, 1))
-    third = extract(tree, out, backbone=colour, progress=False)
-    assert "up_to_date" not in third["splits"]["val"] and third["splits"]["val"]["videos_written"] == 3
-    # frames are decoded at the backbone's input size and features are its output: [L, 3] mean colours
-    assert FeatureFile(out / feature_file_name("val")).feature_dim == 3
-
-
 class _Counting:
     """A backbone that counts the frames it is given."""
 
@@ -158,6 +141,26 @@ class _Counting:
     def __call__(self, frames):
         self.frames += len(frames)
         return self.inner(frames)
+
+
+def test_a_second_run_reuses_finished_splits_and_redoes_changed_ones(video_tree, tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
+    write_video(tree / "val" / "B" / "y" / "b.mp4", _clip("text", 8, 0))
+    colour = _Counting(_colour_backbone())
+    out = tmp_path / "out"
+    first = extract(tree, out, backbone=colour, progress=False)
+    assert first["splits"]["val"]["videos_written"] == 2
+    written = out / feature_file_name("val")
+    before, frames = (written.read_bytes(), written.stat().st_mtime_ns), colour.frames
+    again = extract(tree, out, backbone=colour, progress=False)
+    assert again["splits"]["val"]["up_to_date"]
+    assert colour.frames == frames and (written.read_bytes(), written.stat().st_mtime_ns) == before  # not touched
+    write_video(tree / "val" / "B" / "y" / "c.mp4", _clip("text", 9, 1))
+    third = extract(tree, out, backbone=colour, progress=False)
+    assert "up_to_date" not in third["splits"]["val"] and third["splits"]["val"]["videos_written"] == 3
+    # frames are decoded at the backbone's input size and features are its output: [L, 3] mean colours
+    assert FeatureFile(out / feature_file_name("val")).feature_dim == 3
 
 
 def test_a_video_rewritten_in_place_with_the_same_size_is_extracted_again(tmp_path):
