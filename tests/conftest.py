@@ -1,10 +1,13 @@
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+
+import nbformat
 
 from vidstudy.features import STUDY_CATEGORIES
 from vidstudy.simulate import simulate
@@ -71,4 +74,46 @@ def default_dir(tmp_path_factory):
     """The simulated data at the default shape (a few seconds, once per session)."""
     out = tmp_path_factory.mktemp("default")
     simulate(out, seed=0, shape="default")
+    return out
+
+
+# --- the smoke book, built once per session (test_book, test_book_numbers) ---------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copy_book_sources(dst: Path) -> None:
+    for name in ("notebooks", "book"):
+        shutil.copytree(REPO / name, dst / name, ignore=shutil.ignore_patterns("executed"))
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(REPO / name, dst / name)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The smoke book, built from a copy of the sources: ``(root, build log)``."""
+    root = tmp_path_factory.mktemp("bookroot")
+    copy_book_sources(root)
+    from vidstudy.study.book import build_book
+
+    log = []
+    build_book(smoke=True, root=root, echo=log.append)
+    return root, log
+
+
+def main_run(runs: Path, data_name: str) -> Path:
+    """The one ensemble run of a data folder (the recipe study keeps a folder of its own beside it)."""
+    (run,) = [p for p in runs.glob(f"{data_name}-*") if (p / "config.json").exists()]
+    return run
+
+
+def glued(notebook: Path) -> dict:
+    """``{name: text/plain}`` of every value a chapter glued."""
+    nb = nbformat.read(notebook, as_version=4)
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            meta = o.get("metadata", {}).get("scrapbook")
+            if meta:
+                out[meta["name"]] = o["data"]["application/papermill.record/text/plain"]
     return out

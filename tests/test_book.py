@@ -9,46 +9,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import tree_digest
+from conftest import main_run, tree_digest
 
 from vidstudy.study.book import CHAPTERS, build_book
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _copy_book_sources(dst: Path) -> None:
-    for name in ("notebooks", "book"):
-        shutil.copytree(REPO / name, dst / name, ignore=shutil.ignore_patterns("executed"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, dst / name)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("bookroot")
-    _copy_book_sources(root)
-    log = []
-    build_book(smoke=True, root=root, echo=log.append)
-    return root, log
-
-
-def _main_run(runs: Path, data_name: str) -> Path:
-    """The one ensemble run of a data folder (the recipe study keeps a folder of its own beside it)."""
-    (run,) = [p for p in runs.glob(f"{data_name}-*") if (p / "config.json").exists()]
-    return run
-
-
-def glued(notebook: Path) -> dict:
-    nb = nbformat.read(notebook, as_version=4)
-    out = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            meta = o.get("metadata", {}).get("scrapbook")
-            if meta:
-                out[meta["name"]] = o["data"]["application/papermill.record/text/plain"]
-    return out
 
 
 def test_every_chapter_page_has_figures_and_tables(built):
@@ -71,71 +38,6 @@ def test_every_chapter_page_has_figures_and_tables(built):
         assert "Traceback" not in text and "injected-parameters" not in text, chapter
         assert str(root) not in text and "/tmp/" not in text, chapter  # no path of the build machine
     assert any("jupyter-book build" in line for line in log)
-
-
-def test_glued_numbers_equal_the_run(built):
-    root, _ = built
-    run = _main_run(root / "runs" / "book-smoke", "smoke-seed0")
-    results = json.loads((run / "results.json").read_text())
-    g = glued(root / "book" / "executed" / "03_per_class_f1.ipynb")
-    soft = results["methods"]["soft_vote"]["table"]
-    assert float(g["soft_vote_macro_f1"]) == pytest.approx(soft["macro_f1"])
-    ranking = sorted(results["class_names"], key=lambda c: soft["classes"][c]["f1"])
-    assert g["hardest_class"].strip("'") == ranking[0]
-    assert float(g["hardest_class_f1"]) == pytest.approx(soft["classes"][ranking[0]]["f1"])
-    g6 = glued(root / "book" / "executed" / "06_experiments.ipynb")
-    survivors = g6["survivors"].strip("'")
-    assert int(g6["n_comparisons"]) == 6
-    assert int(g6["n_survivors"]) == (0 if survivors == "none of them" else len(survivors.split(", ")))
-    assert 0 <= float(g6["best_experiment_holm_p"]) <= 1
-    g5 = glued(root / "book" / "executed" / "05_ensemble_tta.ipynb")
-    assert float(g5["tta_gain"]) == pytest.approx(results["methods"]["ensemble_tta"]["vs_soft_vote"]["macro_f1_diff"][0])
-    assert int(g5["ece_bins"]) == len(results["calibration"]["ensemble"]["reliability_before"]["counts"])
-    assert int(glued(root / "book" / "executed" / "03_per_class_f1.ipynb")["n_boot"].strip("'").replace(",", "")) == results["n_boot"]
-
-
-def test_power_and_anomaly_figures_equal_the_run(built):
-    """Chapter 6's half-width is the widest of its comparisons (checked for the stacking one); chapter 4's
-    account of the suppression matches the predictions store."""
-    import numpy as np
-
-    from vidstudy.ensemble import soft_vote
-    from vidstudy.metrics import ci_half_width
-    from vidstudy.predictions import load_predictions
-    from vidstudy.study import anomaly
-
-    root, _ = built
-    run = _main_run(root / "runs" / "book-smoke", "smoke-seed0")
-    results = json.loads((run / "results.json").read_text())
-    test = load_predictions(run, "test", check_fresh=False)
-    probs = test.view("original")
-    base = soft_vote(probs).argmax(1)
-    g6 = glued(root / "book" / "executed" / "06_experiments.ipynb")
-    stacking = np.array(results["methods"]["stacking"]["test_predictions"])
-    assert float(g6["half_width_now"]) >= ci_half_width(test.labels, base, stacking, test.num_classes) - 1e-9
-    assert int(g6["n_test_videos"].strip("'").replace(",", "")) == len(test.labels)
-    assert float(g6["half_width_former"]) < float(g6["half_width_now"])  # smaller splits are resampled: the smoke test has 60
-    g4 = glued(root / "book" / "executed" / "04_animation_anomaly.ipynb")
-    animation = test.class_names.index("Animation")
-    moves = anomaly.prediction_changes(test.labels, base, soft_vote(anomaly.suppress_class(probs, 0, animation)).argmax(1), animation)
-    assert (int(g4["suppress_fixed"]), int(g4["suppress_broken"]), int(g4["suppress_changed"])) == (
-        moves["fixed"], moves["broken"], moves["changed"])
-
-
-def test_recipe_chapter_states_its_bundle_and_its_collapse_attempt(built):
-    from vidstudy.runs import member_dir, read_config, read_summary
-    from vidstudy.study.recipes import bundled_differences
-
-    root, _ = built
-    g7 = glued(root / "book" / "executed" / "07_recipes.ipynb")
-    bundle = bundled_differences()
-    assert int(g7["n_differences"]) == len(bundle)
-    assert {"train.lr", "train.weight_decay", "train.batch_size", "train.monitor"} <= {
-        k for k, v in bundle["isolated by"].items() if v.startswith("bundled")}
-    (attempt,) = (root / "runs" / "book-smoke").glob("*/recipes/collapse_attempt")
-    summaries = [read_summary(member_dir(attempt, i)) for i in range(read_config(attempt).members)]
-    assert float(g7["attempt_collapse_rate"]) == pytest.approx(100 * sum(s["collapsed"] for s in summaries) / len(summaries))
-    assert read_config(attempt).model.num_lstm_layers == 4 and int(g7["attempt_layers"]) == 4
 
 
 def test_unchanged_inputs_skip_execution(built, tmp_path):
@@ -163,7 +65,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     work = tmp_path / "root"
     shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
     runs = work / "runs" / "book-smoke"
-    run_a = _main_run(runs, "smoke-seed0")
+    run_a = main_run(runs, "smoke-seed0")
     members_a = tree_digest(run_a / "members")
     first = CHAPTERS[:3]  # data, training, per-class F1 (the evaluation)
     for name, shape in (("B", "smoke"), ("C", shape_config("smoke", feature_dim=24))):
@@ -172,7 +74,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
         log = []
         build_book(smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
         assert [line.split(":")[0] for line in log if "executing" in line] == [f"[book] {c}" for c in first], log
-        run = _main_run(runs, name)
+        run = main_run(runs, name)
         results = json.loads((run / "results.json").read_text())
         assert results["data"]["test"] == str(data.resolve() / "test_features_multiscale.h5")
         assert f"runs/book-smoke/{run.name}" in (work / "book" / "executed" / "02_training.ipynb").read_text()
@@ -262,40 +164,3 @@ def test_parameters_from_yaml_smoke_and_data(tmp_path):
         resolve_params(params_file)
     with pytest.raises(ParameterError, match="nope.yaml: parameters file does not exist"):
         resolve_params(tmp_path / "nope.yaml")
-
-
-def test_glued_numbers_of_chapters_1_2_and_8_and_what_the_pages_show(built):
-    """Each glued value recomputed from the run's own files, and the rendered page shows it as formatted."""
-    from vidstudy.extraction.extract import REPORT_NAME
-    from vidstudy.features import FeatureFile, feature_file_name, load_splits
-    from vidstudy.probe import run_probe
-    from vidstudy.runs import member_dir, read_summary
-
-    root, _ = built
-    html = lambda chapter: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (  # noqa: E731
-        root / "_build" / "html" / "book" / "executed" / f"{chapter}.html").read_text()))
-    files = load_splits(root / "data" / "smoke-seed0")
-    probe = run_probe(files["train"], files["val"], "mean")
-    g1 = glued(root / "book" / "executed" / "01_data.ipynb")
-    assert float(g1["probe_val_macro_f1"]) == pytest.approx(100 * probe["macro_f1"])
-    assert g1["probe_hardest"].strip("'") == min(probe["per_class_f1"], key=probe["per_class_f1"].get)
-    assert f"reaches {100 * probe['macro_f1']:.1f} % macro-F1" in html("01_data")
-
-    run = _main_run(root / "runs" / "book-smoke", "smoke-seed0")
-    summaries = [read_summary(member_dir(run, i)) for i in range(2)]
-    g2 = glued(root / "book" / "executed" / "02_training.ipynb")
-    minutes = sum(s["wall_time_s"] for s in summaries) / 60
-    assert int(g2["n_members"]) == 2 and float(g2["train_minutes"]) == pytest.approx(minutes)
-    assert f"The 2 members took {minutes:.1f} minutes" in html("02_training")
-
-    demo = root / "runs" / "book-smoke" / "video_demo" / "features"
-    report = json.loads((demo / REPORT_NAME).read_text())["splits"]["demo"]
-    g8 = glued(root / "book" / "executed" / "08_video_features.ipynb")
-    assert int(g8["extract_frames"]) == report["frames_extracted"]
-    assert int(g8["frames_per_video"]) == 16  # smoke
-    assert int(g8["feature_dim"]) == FeatureFile(demo / feature_file_name("demo")).feature_dim
-    assert f"The CNN processed {report['frames_extracted']} frames" in html("08_video_features")
-
-    results = json.loads((run / "results.json").read_text())
-    soft = results["methods"]["soft_vote"]["table"]
-    assert f"The soft vote’s macro-F1 is {soft['macro_f1']:.1f} %" in html("03_per_class_f1").replace("'", "’")

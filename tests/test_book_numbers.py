@@ -1,0 +1,388 @@
+"""Every number and name a chapter glues into its prose, recomputed from the run's own files, and found in its sentence
+on the rendered page.
+
+Each ``_chapter_N`` function recomputes a chapter's glued values its own way: from the predictions stores with
+numpy and scikit-learn, from the runs' ``config.json``, ``summary.json`` and ``history.json``, and from the
+shipped record of the original study read as plain JSON. It does not call the chapter's own expressions
+(``report``, ``anomaly``, ``recipes`` and ``experiments`` helpers). Where a value is a documented constant of the
+package (the collapse rule, the suppression factor) the constant is the reference. Bootstrap p-values and CI
+half-widths come from :mod:`vidstudy.metrics` (its resampling is tested in ``test_ensemble``); the Holm step-down
+over them is done here.
+"""
+
+import ast
+import html
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, glued, main_run
+from sklearn.metrics import f1_score, precision_score, recall_score
+
+from vidstudy.study.book import CHAPTERS
+
+STORE_VIEW = "original"
+
+
+def _value(text: str):
+    """A glued value from its ``text/plain`` (``np.float64(1.5)`` reads as 1.5)."""
+    try:
+        return ast.literal_eval(text)
+    except (SyntaxError, ValueError):
+        inner = re.fullmatch(r"np\.\w+\((.*)\)", text)
+        assert inner, text
+        return ast.literal_eval(inner.group(1))
+
+
+def _values(root: Path, chapter: str) -> dict:
+    return {k: _value(v) for k, v in glued(root / "book" / "executed" / f"{chapter}.ipynb").items()}
+
+
+def _f1(labels, pred, c):
+    return 100 * f1_score(labels, pred, labels=list(range(c)), average=None, zero_division=0)
+
+
+def _store(run: Path, split: str, folder: str = "predictions") -> dict:
+    with np.load(run / folder / f"{split}.npz", allow_pickle=False) as z:
+        d = {k: z[k] for k in z.files}
+    d["views"] = [str(v) for v in d["view_names"]]
+    d["names"] = [str(c) for c in d["class_names"]]
+    d["original"] = d["probs"][:, d["views"].index(STORE_VIEW)]  # [M, N, C]
+    return d
+
+
+def _json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _members(run: Path) -> list[Path]:
+    n = _json(run / "config.json")["members"]
+    return [run / "members" / f"ensemble_model_{i}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def book(built):
+    root, _ = built
+    runs = root / "runs" / "book-smoke"
+    run = main_run(runs, "smoke-seed0")
+    (study,) = runs.glob("*/recipes")
+    return {"root": root, "run": run, "study": study, "data": root / "data" / "smoke-seed0",
+            "test": _store(run, "test"), "val": _store(run, "val"), "results": _json(run / "results.json"),
+            "original": _json(REPO / "vidstudy" / "study" / "original_study.json")}
+
+
+def _chapter_1(b):
+    from vidstudy import viz
+    from vidstudy.features import FeatureFile, feature_file_name
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train, val = (FeatureFile(b["data"] / feature_file_name(s)) for s in ("train", "val"))
+    # the probe as the book describes it: a logistic regression on each video's time-averaged frames
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    probe.fit(train.mean_features(), train.labels)
+    f1 = _f1(val.labels, probe.predict(val.mean_features()), val.num_classes)
+    return {"probe_val_macro_f1": f1.mean(), "probe_hardest": val.class_names[int(np.argmin(f1))],
+            "heatmap_dims": viz.HEATMAP_DIMS}
+
+
+def _chapter_2(b):
+    summaries = [_json(m / "summary.json") for m in _members(b["run"])]
+    return {"n_members": len(summaries), "train_minutes": sum(s["wall_time_s"] for s in summaries) / 60}
+
+
+def _chapter_3(b):
+    t = b["test"]
+    f1 = _f1(t["labels"], t["original"].mean(0).argmax(1), len(t["names"]))
+    order = np.argsort(f1, kind="stable")
+    return {"n_boot": f"{b['results']['n_boot']:,}", "soft_vote_macro_f1": f1.mean(),
+            "hardest_class": t["names"][order[0]], "hardest_class_f1": f1[order[0]],
+            "easiest_class": t["names"][order[-1]]}
+
+
+def _chapter_4(b):
+    from vidstudy.metrics import COLLAPSE_F1, COLLAPSE_SHARE
+    from vidstudy.study.anomaly import SUPPRESS_FACTOR, WRONG_CONFIDENCE
+
+    o, t, v = b["original"], b["test"], b["val"]
+    a_orig = o["classes"].index("Animation")
+    record = sorted(f[a_orig] for f in o["validation_per_class_f1_percent"].values())
+    out = {"orig_min_animation": record[0], "orig_other_low": record[1], "orig_other_high": record[-1],
+           "orig_vote_animation": o["five_member_soft_vote"]["per_class_f1"][a_orig],
+           "collapse_f1": 100 * COLLAPSE_F1, "collapse_share": 100 * COLLAPSE_SHARE,
+           "suppress_factor": SUPPRESS_FACTOR, "wrong_confidence": WRONG_CONFIDENCE}
+    c, a = len(t["names"]), t["names"].index("Animation")
+    collapsed = 0
+    for member in v["original"]:  # the collapse rule on each member's validation predictions
+        pred = member.argmax(1)
+        share = np.bincount(pred, minlength=c).max() / len(pred)
+        present = np.unique(v["labels"])
+        collapsed += bool((_f1(v["labels"], pred, c)[present] < 100 * COLLAPSE_F1).any() or share >= COLLAPSE_SHARE)
+    out["n_collapsed"] = collapsed
+    labels, probs = t["labels"], t["original"]
+    out["ensemble_animation_prob"] = probs.mean(0)[labels == a, a].mean()
+    broken = probs.copy()
+    broken[0, :, a] *= SUPPRESS_FACTOR
+    broken[0] /= broken[0].sum(1, keepdims=True)
+    before, after = probs.mean(0).argmax(1), broken.mean(0).argmax(1)
+    out["suppressed_member_animation_f1"] = _f1(labels, broken[0].argmax(1), c)[a]
+    out["suppress_macro_change"] = _f1(labels, after, c).mean() - _f1(labels, before, c).mean()
+    moved = before != after
+    out["suppress_changed"] = int(moved.sum())
+    out["suppress_fixed"] = int((moved & (before == a) & (labels != a) & (after == labels)).sum())
+    out["suppress_broken"] = int((moved & (before == a) & (labels == a)).sum())
+    out["suppress_other"] = out["suppress_changed"] - out["suppress_fixed"] - out["suppress_broken"]
+    for name, pred in (("before", before), ("after", after)):
+        out[f"suppress_precision_{name}"] = 100 * precision_score(labels == a, pred == a, zero_division=0)
+        out[f"suppress_recall_{name}"] = 100 * recall_score(labels == a, pred == a, zero_division=0)
+    wrong = before[(labels == a) & (before != a)]
+    if wrong.size:
+        out["wrong_class"] = t["names"][int(np.bincount(wrong, minlength=c).argmax())]
+    else:
+        lean = probs.mean(0)[labels == a].mean(0)
+        lean[a] = -1
+        out["wrong_class"] = t["names"][int(lean.argmax())]
+    return out
+
+
+def _chapter_5(b):
+    from vidstudy.tta import BASE_VIEWS
+
+    t, r = b["test"], b["results"]
+    c = len(t["names"])
+    tta = t["probs"][:, [t["views"].index(v) for v in BASE_VIEWS]].mean((0, 1)).argmax(1)
+    gain = _f1(t["labels"], tta, c).mean() - _f1(t["labels"], t["original"].mean(0).argmax(1), c).mean()
+    lo, hi = r["methods"]["ensemble_tta"]["vs_soft_vote"]["macro_f1_diff"][1:]
+    assert lo <= gain <= hi
+    return {"tta_gain": gain, "tta_gain_lo": lo, "tta_gain_hi": hi,
+            "ece_bins": len(r["calibration"]["ensemble"]["reliability_before"]["counts"])}
+
+
+def _experiment_predictions(b) -> dict:
+    """The six test prediction sets chapter 6 compares with the soft vote, rebuilt from the stores."""
+    from vidstudy.tta import BASE_VIEWS
+
+    t, m = b["test"], b["results"]["methods"]
+    a = t["names"].index("Animation")
+    base4 = t["probs"][:, [t["views"].index(v) for v in BASE_VIEWS]].mean((0, 1))
+    every = t["probs"].mean((0, 1))
+    top2 = np.argsort(-base4, axis=1)[:, :2]
+    extra = (top2 == a).any(1)
+    return {
+        "(a) Animation fine-tuning": _store(b["run"] / "experiments" / "animation_finetune", "test")["original"].mean(0).argmax(1),
+        "(b) subcategory sampling": _store(b["run"] / "experiments" / "subcategory_sampling", "test")["original"].mean(0).argmax(1),
+        "(c) subsequence TTA for Animation": np.where(extra[:, None], every, base4).argmax(1),
+        "(d) class-conditional TTA": np.array(m["class_conditional_tta"]["test_predictions"]),
+        "(e) stacking": np.array(m["stacking"]["test_predictions"]),
+        "(e) per-class member weights": np.array(m["class_member_weights"]["test_predictions"]),
+    }
+
+
+def _chapter_6(b):
+    from vidstudy.metrics import ci_half_width, paired_comparison
+    from vidstudy.study.experiments import ANIMATION_BOOST, FORMER_TEST_SIZE, TARGET_HALF_WIDTH
+
+    t = b["test"]
+    labels, c = t["labels"], len(t["names"])
+    base = t["original"].mean(0).argmax(1)
+    preds = _experiment_predictions(b)
+    gains = {n: _f1(labels, p, c).mean() - _f1(labels, base, c).mean() for n, p in preds.items()}
+    raw = {n: paired_comparison(labels, base, p, c, 1000, 0)["macro_f1_p_value"] for n, p in preds.items()}
+    ordered, adjusted, running = sorted(raw, key=raw.get), {}, 0.0  # Holm's step-down
+    for i, n in enumerate(ordered):
+        running = max(running, min(1.0, (len(raw) - i) * raw[n]))
+        adjusted[n] = running
+    best = max(gains, key=gains.get)
+    survivors = [n for n in preds if adjusted[n] < 0.05]
+    widths = {size: max(ci_half_width(labels, base, p, c, size, 1000, 0) for p in preds.values())
+              for size in (len(labels), FORMER_TEST_SIZE)}
+    return {"animation_boost": f"{ANIMATION_BOOST:g}", "best_experiment": best, "best_experiment_gain": gains[best],
+            "best_experiment_holm_p": adjusted[best], "n_comparisons": len(preds), "holm_alpha": 0.05,
+            "n_survivors": len(survivors), "survivors": ", ".join(survivors) or "none of them",
+            "target_half_width": TARGET_HALF_WIDTH, "n_test_videos": f"{len(labels):,}",
+            "former_test_size": f"{FORMER_TEST_SIZE:,}", "half_width_now": widths[len(labels)],
+            "half_width_former": widths[FORMER_TEST_SIZE]}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _time_to_95(history: dict) -> float:
+    f1 = history["val_macro_f1"]
+    first = next(i for i, x in enumerate(f1) if x >= 0.95 * max(f1))
+    return sum(history["epoch_times"][:first + 1])
+
+
+def _chapter_7(b):
+    from vidstudy.features import FeatureFile
+
+    o = b["original"]
+    failed = [m for m in o["test_members"] if m["note"]]
+    worst = min(o["test_members"], key=lambda m: m["macro_f1"])
+    out = {"orig_members": len(o["test_members"]), "orig_failed": len(failed),
+           "orig_failures": "; ".join(f"seed {m['seed']} {m['note']} (best epoch {m['best_epoch']} of {m['epochs_run']}, "
+                                      f"{m['test_acc']:.2f} % test accuracy)" for m in failed),
+           "orig_worst_seed": worst["seed"], "orig_worst_best_epoch": worst["best_epoch"],
+           "orig_worst_epochs": worst["epochs_run"], "orig_worst_acc": worst["test_acc"]}
+    study = b["study"]
+    runs = {p.name: p for p in study.iterdir() if (p / "config.json").exists() and p.name != "collapse_attempt"}
+    assert sorted(runs) == ["improved", "original", "original_plus_masking", "original_plus_schedule",
+                            "original_plus_single_rebalancer"]
+    configs = {n: _flat(_json(p / "config.json")) for n, p in runs.items()}
+    improved = configs["improved"]
+    out.update(study_hidden=improved["model.hidden_dim"], study_seeds=improved["members"],
+               study_seed_base=improved["seed_base"], study_epochs=improved["train.epochs"],
+               study_videos=len(FeatureFile(_json(runs["improved"] / "data.json")["files"]["train"]["path"])))
+    differs = [k for k in configs["original"] if configs["original"][k] != improved[k]]
+    ablated = {k for n, cfg in configs.items() if n.startswith("original_plus") for k in cfg if cfg[k] != configs["original"][k]}
+    bundled = [k for k in differs if k not in ablated]
+    assert {"train.lr", "train.weight_decay", "train.batch_size", "train.monitor"} <= set(bundled)
+    out.update(n_differences=len(differs), n_bundled=len(bundled), bundled_settings=bundled)
+    members = {n: [(_json(m / "summary.json"), _json(m / "history.json")) for m in _members(p)] for n, p in runs.items()}
+    for key in ("original", "improved"):
+        out[f"collapse_{key}"] = (100 * np.mean([s["collapsed"] for s, _ in members[key]]), 0.05)  # the table rounds
+        out[f"t95_{key}"] = (np.mean([_time_to_95(h) for _, h in members[key]]), 5e-4)
+    out["t95_ratio"] = (out["t95_original"][0] / out["t95_improved"][0], 0.02 * out["t95_original"][0] / out["t95_improved"][0])
+    every = [m for ms in members.values() for m in ms]
+    out.update(study_members=len(every), study_collapsed=sum(s["collapsed"] for s, _ in every),
+               study_epochs_collapsed=sum(sum(1 for lost in h["collapsed_classes"] if lost) for _, h in every))
+    attempt = study / "collapse_attempt"
+    cfg = _flat(_json(attempt / "config.json"))
+    tried = [(_json(m / "summary.json"), _json(m / "history.json")) for m in _members(attempt)]
+    entered = sum(any(h["collapsed_classes"]) for _, h in tried)
+    stayed = sum(s["collapsed"] for s, _ in tried)
+    out.update(attempt_layers=cfg["model.num_lstm_layers"], attempt_heads=cfg["model.num_heads"],
+               attempt_head="-".join(map(str, cfg["model.head_dims"])), attempt_hidden=cfg["model.hidden_dim"],
+               attempt_seeds=cfg["members"], attempt_epochs=cfg["train.epochs"],
+               attempt_videos=len(FeatureFile(_json(attempt / "data.json")["files"]["train"]["path"])),
+               attempt_collapse_rate=100 * stayed / len(tried), attempt_collapsed_members=entered,
+               attempt_epochs_collapsed_max=max(sum(1 for lost in h["collapsed_classes"] if lost) for _, h in tried),
+               attempt_member_seconds=np.mean([s["wall_time_s"] for s, _ in tried]),
+               attempt_verdict=("it did not reproduce the collapsed state at all" if entered == 0 else
+                                "it reproduced the collapsed state during training, but not the failure to leave it"
+                                if stayed == 0 else f"it reproduced the failure: {stayed} member(s) were still "
+                                                    f"collapsed at their best checkpoint"))
+    assert (out["attempt_layers"], out["attempt_heads"], out["attempt_head"]) == (4, 12, "768-512-256")  # the paper model
+    return out
+
+
+def _chapter_8(b):
+    from vidstudy import viz
+    from vidstudy.extraction.backbone import lite0_backbone
+    from vidstudy.extraction.extract import DEFAULT_BATCH, REPORT_NAME
+    from vidstudy.extraction.video import Sampling, count_packets, read_frames
+    from vidstudy.features import FeatureFile, feature_file_name
+    from vidstudy.multiscale import multiscale, source_positions
+
+    demo = b["root"] / "runs" / "book-smoke" / "video_demo"
+    report = _json(demo / "features" / REPORT_NAME)
+    settings, split = report["settings"], report["splits"]["demo"]
+    ff = FeatureFile(demo / "features" / feature_file_name("demo"))
+    scales = settings["scales"]
+    frames = read_frames(demo / "videos" / "demo" / "Natural_Content" / "street" / "bikes.mp4",
+                         Sampling(num_frames=settings["sampling"]["num_frames"]))
+    assert len(frames) == min(settings["sampling"]["num_frames"], count_packets(
+        demo / "videos" / "demo" / "Natural_Content" / "street" / "bikes.mp4"))
+    per_frame = np.asarray(lite0_backbone()(frames))
+    combined = {mode: np.linalg.norm(multiscale(per_frame, scales, mode)[0], axis=1) for mode in ("original", "aligned")}
+    spread = {}
+    for mode in ("original", "aligned"):
+        pos = source_positions(len(frames), scales, mode)
+        spread[mode] = max(np.nanmax(row) - np.nanmin(row) for row in pos)
+    tail = slice(len(frames), None)  # the steps after the 1.0 scale's last frame
+    return {"frames_per_video": settings["sampling"]["num_frames"], "frame_size": settings["sampling"]["frame_size"],
+            "cnn_batch": DEFAULT_BATCH, "scales": ", ".join(f"{s:g}" for s in scales),
+            "extract_seconds": split["seconds"], "extract_fps": split["frames_per_s"],
+            "extract_frames": split["frames_extracted"], "feature_dim": ff.feature_dim, "heatmap_dims": viz.HEATMAP_DIMS,
+            "ms_frames": len(frames),  # and its steps are the length extract wrote for that video:
+            "ms_steps": int(ff.num_frames[[v.rsplit("/", 1)[1] for v in ff.video_ids].index("bikes")]),
+            "spread_original": spread["original"], "spread_aligned": spread["aligned"],
+            "tail_ratio": (combined["original"][tail].mean() / combined["aligned"][tail].mean(), 1e-4)}
+
+
+EXPECTED = {"01_data": _chapter_1, "02_training": _chapter_2, "03_per_class_f1": _chapter_3,
+            "04_animation_anomaly": _chapter_4, "05_ensemble_tta": _chapter_5, "06_experiments": _chapter_6,
+            "07_recipes": _chapter_7, "08_video_features": _chapter_8}
+
+
+def _same(name, got, want):
+    if isinstance(want, tuple):  # (value, absolute tolerance)
+        want, tol = want
+        assert got == pytest.approx(want, abs=tol), name
+    elif name == "bundled_settings":
+        assert got == ", ".join(f"`{k}`" for k in want), name
+    elif isinstance(want, float) or isinstance(got, float):
+        assert got == pytest.approx(float(want), rel=1e-9, abs=1e-9), name
+    else:
+        assert got == want, name
+        assert type(got) is type(want) or isinstance(want, (int, np.integer)), name
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_glued_value_equals_its_recomputation(book, chapter):
+    glued_values = _values(book["root"], chapter)
+    expected = EXPECTED[chapter](book)
+    assert set(glued_values) == set(expected), f"{chapter}: glued and checked names differ"
+    for name, want in expected.items():
+        _same(name, glued_values[name], want)
+
+
+# --- what the pages show -----------------------------------------------------------------------------------------
+
+ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
+
+
+def _shown(value, spec: str) -> str:
+    """How a ``{glue:text}`` role shows a value (MyST-NB: ``str`` without a format, else ``format``)."""
+    if not spec:
+        return str(value)
+    kind = spec[-1]
+    return format(int(value) if kind in "bcdoxX" else float(value) if kind in "eEfFgGn%" else str(value), spec)
+
+
+def _letters(text: str) -> str:
+    """Only what survives both Markdown and HTML rendering: letters, digits and the signs numbers use."""
+    return re.sub(r"[^A-Za-z0-9_.,%+\-()=;:]", "", text)
+
+
+def _page_text(path: Path) -> str:
+    page = path.read_text()
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return _letters(html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_sentence_with_glued_values_is_on_the_page_with_those_values(book, chapter):
+    """Every paragraph that glues a value is found on the rendered page with the value formatted as its role asks;
+    the values put in are the glued ones, which the test above checks against the recomputation."""
+    import nbformat
+
+    root = book["root"]
+    values = _values(root, chapter)
+    page = _page_text(root / "_build" / "html" / "book" / "executed" / f"{chapter}.html")
+    nb = nbformat.read(root / "book" / "executed" / f"{chapter}.ipynb", as_version=4)
+    shown = set()
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for paragraph in re.split(r"\n\s*\n", cell.source):
+            if not ROLE.search(paragraph):
+                continue
+
+            def fill(match):
+                name, _, spec = match.group(1).partition(":")
+                shown.add(name)
+                return _shown(values[name], spec)
+
+            text = ROLE.sub(fill, paragraph)
+            text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)  # a link shows its text
+            text = re.sub(r"(?m)^\s*(#+|[-*]|\d+\.)\s+", "", text)  # headings and list markers
+            assert _letters(text) in page, f"{chapter}: not on the page as written:\n{text}"
+    assert shown == set(values), f"{chapter}: glued but never shown: {sorted(set(values) - shown)}"
