@@ -12,6 +12,10 @@ opens them and no pickle is ever executed.
               ``model_state``, ``optimizer_state``, ``scheduler_state``, ``config``, ``seed``,
               ``epoch``, ``history``, ``best_score``, ``best_epoch``, ``bad_epochs``, ``wall_time_s``
 
+Tensors are written from the CPU and read onto the CPU (``map_location``), so a member
+trained on a GPU predicts on a machine without one, and back; :func:`load_model` then
+moves the network to the device asked for.
+
 A file that cannot be read, or lacks a key of its layout, is one
 :class:`~vidstudy.errors.VidstudyError` naming it.
 """
@@ -50,8 +54,19 @@ def save(path: str | os.PathLike, keys: tuple[str, ...], **fields) -> Path:
     if set(fields) != set(keys):
         raise ValueError(f"a {Path(path).name} checkpoint holds {sorted(keys)}, got {sorted(fields)}")
     with atomic_path(path) as tmp:
-        torch.save(fields, tmp)
+        torch.save(_on_cpu(fields), tmp)
     return Path(path)
+
+
+def _on_cpu(value):
+    """``value`` with every tensor on the CPU (a CPU tensor is kept as it is)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {k: _on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_cpu(v) for v in value)
+    return value
 
 
 def save_best(member: str | os.PathLike, **fields) -> Path:
@@ -82,8 +97,9 @@ def load(path: str | os.PathLike, keys: tuple[str, ...] = BEST_KEYS) -> dict:
     return ckpt
 
 
-def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
-    """Rebuild a member's network from its best checkpoint (eval mode) and return it with the checkpoint."""
+def load_model(path: str | os.PathLike, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a member's network from its best checkpoint (eval mode, on ``device``) and return it with the
+    checkpoint."""
     from .config import RunConfig
     from .models import build_model
 
@@ -94,4 +110,4 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict]:
     except (RuntimeError, TypeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise VidstudyError(f"{path}: its weights do not fit the model its config describes ({first[:200]}).") from None
-    return model.eval(), ckpt
+    return model.to(device).eval(), ckpt

@@ -88,12 +88,14 @@ def _cmd_train(args) -> None:
     from .features import load_splits
     from .train import train_ensemble
 
+    device = _device(args)
     config = build(args.preset, members=args.members, epochs=args.epochs, seed_base=args.seed_base, workers=args.workers,
                    overrides=args.set)
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
-                               plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet)
+                               plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet,
+                               device=device)
     for s in summaries:
         flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
         print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
@@ -106,9 +108,10 @@ def _cmd_predict(args) -> None:
     from .predictions import ensure_predictions, store_path
     from .tta import view_names
 
+    device = _device(args)
     views = view_names(args.subsequences) if args.subsequences is not None else None
     t0 = time.perf_counter()
-    store, rebuilt = ensure_predictions(args.run_dir, views, data_dir=args.data_dir, force=args.force)
+    store, rebuilt = ensure_predictions(args.run_dir, views, data_dir=args.data_dir, force=args.force, device=device)
     paths = {s: store_path(args.run_dir, s, args.data_dir) for s in store}
     names = store["test"].view_names
     if not rebuilt:
@@ -122,7 +125,8 @@ def _cmd_predict(args) -> None:
 def _cmd_evaluate(args) -> None:
     from .evaluate import evaluate_run, format_report
 
-    results = evaluate_run(args.run_dir, args.data_dir, n_boot=args.bootstrap, subsequences=args.subsequences)
+    results = evaluate_run(args.run_dir, args.data_dir, n_boot=args.bootstrap, subsequences=args.subsequences,
+                           device=_device(args))
     print(format_report(results))
     out = Path(results["results_dir"])
     print(f"wrote {out / 'results.json'} and {out / 'configuration_analysis.json'} "
@@ -135,6 +139,18 @@ def _cmd_book(args) -> None:
     t0 = time.perf_counter()
     build_book(args.params, args.data, smoke=args.smoke)
     print(f"book built in {time.perf_counter() - t0:.1f} s")
+
+
+def _device(args):
+    """The ``--device`` asked for, checked against this machine (one line naming ``--device`` if not there)."""
+    from .device import resolve_device
+
+    return resolve_device(args.device)
+
+
+def _device_option(parser, what: str) -> None:
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help=f"where {what} run(s): auto (a CUDA GPU when there is one, default), cpu, cuda or cuda:N")
 
 
 def _load_backbone(spec: str | None, device: str):
@@ -166,9 +182,10 @@ def _cmd_extract(args) -> None:
     from .extraction.video import Sampling
 
     sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
+    device = str(_device(args))
     t0 = time.perf_counter()
-    report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, args.device),
-                     device=args.device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
+    report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, device),
+                     device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
                      batch_size=args.batch_size, workers=args.workers, progress=not args.quiet)
     for split, r in report["splits"].items():
         state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"
@@ -219,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
     t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    _device_option(t, "training")
     t.set_defaults(func=_cmd_train)
     pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")
     pd_.add_argument("run_dir", type=Path)
@@ -227,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--subsequences", type=int,
                      help="random-subsequence views (default: those the store holds, else 1)")
     pd_.add_argument("--force", action="store_true", help="rebuild even when the store is current")
+    _device_option(pd_, "the members")
     pd_.set_defaults(func=_cmd_predict)
 
     ev = sub.add_parser("evaluate", help="votes, TTA, stacking, calibration and CIs from the store; writes results.json")
@@ -236,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--subsequences", type=int,
                     help="random-subsequence views (default: those the store holds, else 1)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
+    _device_option(ev, "the members when the store is rebuilt")
     ev.set_defaults(func=_cmd_evaluate)
     ex = sub.add_parser("extract", help="turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files")
     ex.add_argument("video_dir", type=Path)
@@ -248,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--splits", nargs="+", help="split folders to extract (default: all)")
     ex.add_argument("--backbone", metavar="MODULE:FACTORY",
                     help="a function taking device= and returning a backbone (default: built-in EfficientNet-Lite0)")
-    ex.add_argument("--device", default="cpu", help="torch device for the backbone (cpu, cuda, ...)")
+    _device_option(ex, "the backbone")
     ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
     ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")

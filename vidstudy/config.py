@@ -32,6 +32,7 @@ SCHEDULES = ("warm_restarts", "warmup_cosine")
 BALANCES = ("sampler", "alpha", "both", "none")
 MONITORS = ("val_acc", "val_macro_f1", "val_f1")
 SAMPLINGS = ("class", "subcategory")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -67,6 +68,7 @@ class TrainConfig:
     num_workers: int = 0
     sampling: str = "class"  # "class": balance classes; "subcategory": also balance subcategories within a class
     class_boost: tuple[float, ...] = ()  # per-class multipliers on the class weights (e.g. 3,1,1,1 for Animation)
+    precision: str = "fp32"  # "fp32" (TF32 products allowed on CUDA) or "bf16" autocast
 
 
 @dataclass
@@ -113,6 +115,7 @@ class RunConfig:
             (t.balance in BALANCES, f"train.balance must be one of {', '.join(BALANCES)}, got {t.balance!r}"),
             (t.monitor in MONITORS, f"train.monitor must be one of {', '.join(MONITORS)}, got {t.monitor!r}"),
             (t.sampling in SAMPLINGS, f"train.sampling must be one of {', '.join(SAMPLINGS)}, got {t.sampling!r}"),
+            (t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
             ((2 * m.hidden_dim) % m.num_heads == 0,
              f"model.num_heads ({m.num_heads}) must divide the attention width 2 * hidden_dim ({2 * m.hidden_dim})"),
             (len(m.head_dims) >= 1, "model.head_dims must name at least one layer width"),

@@ -63,6 +63,36 @@ def augment(frames: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) ->
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def augment_batch(x: torch.Tensor, lengths: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`augment` for a padded batch ``[B, T, D]`` on any device, at once: the same three steps with the same
+    probabilities, drawn from ``generator`` (on the batch's device). Returns the new batch (zero after each new
+    length, trimmed to the longest) and the new lengths."""
+    b, t, d = x.shape
+    dev = x.device
+    steps = torch.arange(t, device=dev)
+    draw = torch.rand(b, 4, generator=generator, device=dev)
+    # an ordered random subset of the valid frames: the ``keep`` lowest of random scores, in time order
+    low = torch.clamp(torch.ceil(cfg.subset_min_fraction * lengths.double()).long(), min=cfg.subset_min_frames)
+    subset = (draw[:, 0] < cfg.subset_p) & (lengths > cfg.subset_min_frames)
+    keep = torch.where(subset, low + (draw[:, 1] * (lengths - low + 1).double()).long().clamp(min=0), lengths)
+    keep = torch.minimum(keep, lengths)
+    scores = torch.rand(b, t, generator=generator, device=dev).masked_fill(steps[None] >= lengths[:, None], 2.0)
+    rank = scores.argsort(1).argsort(1)
+    source = torch.where(rank < keep[:, None], steps[None], t + steps[None]).sort(1).values.clamp(max=t - 1)
+    # a roll in time by -roll_max..roll_max steps: out[i] = in[(i - shift) mod length]
+    if cfg.roll_max > 0:
+        shift = torch.randint(-cfg.roll_max, cfg.roll_max + 1, (b,), generator=generator, device=dev)
+        shift = torch.where(draw[:, 2] < cfg.roll_p, shift, torch.zeros_like(shift))
+        source = torch.gather(source, 1, (steps[None] - shift[:, None]) % keep[:, None])
+    out = torch.gather(x, 1, source[..., None].expand(b, t, d))
+    valid = (steps[None] < keep[:, None])[..., None]
+    noise = (draw[:, 3] < cfg.noise_p)[:, None, None] & valid
+    out = out + cfg.noise_std * torch.randn(out.shape, generator=generator, device=dev, dtype=out.dtype) * noise
+    out = out * valid
+    return out[:, : int(keep.max())], keep
+
+
 class VideoDataset(Dataset):
     """Videos of one :class:`~vidstudy.features.FeatureFile`, optionally augmented."""
 
@@ -117,11 +147,12 @@ def collate(items: Sequence[tuple[torch.Tensor, int]]) -> Batch:
 
 
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False, sampler: Sampler | None = None,
-                num_workers: int = 0, seed: int = 0) -> DataLoader:
-    """A DataLoader with :func:`collate` and a seeded generator (shuffling and worker seeds)."""
+                num_workers: int = 0, seed: int = 0, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader with :func:`collate` and a seeded generator (shuffling and worker seeds); ``pin_memory``
+    puts batches in page-locked memory, for non-blocking copies to a GPU."""
     if batch_size < 1:
         raise ParameterError(f"batch_size must be at least 1, got {batch_size}.")
     generator = torch.Generator().manual_seed(int(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
                       num_workers=num_workers, collate_fn=collate, generator=generator,
-                      persistent_workers=False)
+                      persistent_workers=False, pin_memory=pin_memory)

@@ -161,8 +161,10 @@ def configuration_analysis(run_dir: Path, results: dict, test_file: FeatureFile)
     }
 
 
-def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, subsequences: int | None = None) -> dict:
-    """Make sure the store is current, recombine, and write ``results.json`` and ``configuration_analysis.json``.
+def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, subsequences: int | None = None,
+                 device: str = "auto") -> dict:
+    """Make sure the store is current (rebuilding it on ``device``), recombine, and write ``results.json`` and
+    ``configuration_analysis.json``.
 
     ``subsequences`` asks for a store with that many random-subsequence views; by
     default the store's own views are kept. With ``data_dir`` on other data than the
@@ -182,7 +184,7 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
         short = val_file.class_names[int(counts.argmin())]
         raise VidstudyError(f"{val_file.path}: evaluate fits on validation and needs at least {MIN_VAL_PER_CLASS} videos of "
                             f"every class; {short} has {int(counts.min())}.")
-    store, rebuilt = ensure_predictions(run_dir, views, data_dir=data_dir)
+    store, rebuilt = ensure_predictions(run_dir, views, data_dir=data_dir, device=device)
     folder, test_file = split_target(run_dir, "test", data_dir)
     out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store
     t0 = time.perf_counter()

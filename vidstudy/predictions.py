@@ -125,31 +125,35 @@ def store_fingerprint(run_dir, data_file: Path, views: Sequence[str], seed: int)
 
 
 def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None, splits: Sequence[str] = EVAL_SPLITS,
-                      seed: int = 0, batch_size: int = 64) -> dict[str, Path]:
-    """Run every member over every view of ``splits`` and write their stores (atomically).
+                      seed: int = 0, batch_size: int = 64, device: str = "auto") -> dict[str, Path]:
+    """Run every member over every view of ``splits`` on ``device`` and write their stores (atomically).
 
     ``data_dir`` (default: the run's own files) only changes where the test split comes from.
     Every split is checked and predicted before any store is written, so a failure leaves the
-    stores as they were.
+    stores as they were. The members run at the run's ``train.precision``.
     """
     from .checkpoint import load_model
-    from .tta import predict_views
+    from .device import resolve_device
+    from .runs import read_config
+    from .tta import predict_members
 
+    device = resolve_device(device, "device")
     views = list(views or default_views())
     checkpoints = member_checkpoints(run_dir)
+    precision = read_config(run_dir).train.precision
     targets = {s: split_target(run_dir, s, data_dir) for s in splits}
     files = {s: FeatureFile(f) for s, (_, f) in targets.items()}
-    models = [(name, *load_model(path)) for name, path in checkpoints]
+    models = [(name, *load_model(path, device)) for name, path in checkpoints]
     for split, data in files.items():
         for name, _, ckpt in models:
             if ckpt["category_mapping"] != data.category_mapping or ckpt["feature_dim"] != data.feature_dim:
                 raise VidstudyError(f"{data.path}: categories or feature dimension differ from those member {name} was trained on.")
     stores = {}
     for split, data in files.items():
-        results = [predict_views(model, data, views, batch_size=batch_size, seed=seed) for _, model, _ in models]
+        probs, logits = predict_members([model for _, model, _ in models], data, views, batch_size, seed, device, precision)
         arrays = {
-            "probs": np.stack([r[0] for r in results]).astype(np.float32),
-            "logits": np.stack([r[1] for r in results]).astype(np.float32),
+            "probs": probs.astype(np.float32),
+            "logits": logits.astype(np.float32),
             "labels": data.labels,
             "video_ids": np.array(data.video_ids or [f"{split}-{i}" for i in range(len(data))]),
             "view_names": np.array(views),
@@ -246,8 +250,8 @@ def is_current(run_dir, split: str, views: Sequence[str], seed: int = 0, data_di
 
 
 def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 0, *, data_dir=None,
-                       force: bool = False) -> tuple[dict[str, Predictions], bool]:
-    """Load the val and test stores, first rebuilding those that are missing or whose inputs changed.
+                       force: bool = False, device: str = "auto") -> tuple[dict[str, Predictions], bool]:
+    """Load the val and test stores, first rebuilding (on ``device``) those that are missing or whose inputs changed.
 
     ``views`` defaults to the views the validation (else the test) store already holds, so
     that evaluating never swaps the views another command chose; else the default views.
@@ -267,5 +271,5 @@ def ensure_predictions(run_dir, views: Sequence[str] | None = None, seed: int = 
     views = list(views or default_views())
     stale = [s for s in EVAL_SPLITS if force or not is_current(run_dir, s, views, seed, data_dir)]
     if stale:
-        build_predictions(run_dir, data_dir, views, splits=stale, seed=seed)
+        build_predictions(run_dir, data_dir, views, splits=stale, seed=seed, device=device)
     return {s: load_predictions(run_dir, s, views=views, data_dir=data_dir) for s in EVAL_SPLITS}, bool(stale)

@@ -8,7 +8,13 @@ best and last checkpoints  the best epoch's weights and everything needed to res
 ``history.json``          per-epoch metrics (fractions in [0, 1]; LR at the epoch's last batch)
 ``training_metrics.csv``  the original's columns, then extra columns
 ``summary.json``          best epoch (1-based), best metrics, epochs run, early stop, wall time,
-                          collapse flags; written last, so its presence marks a finished member
+                          collapse flags, the device it ran on; written last, so its presence marks a
+                          finished member
+
+Training runs on the ``device`` asked for (:func:`vidstudy.device.resolve_device`), at
+``train.precision``; batches reach it as :mod:`vidstudy.feeding` decides. Within an
+epoch nothing waits for the device: losses and predictions are gathered there and
+read back once, at the epoch's end (where a non-finite loss is also caught).
 
 Every random stream (``random``, ``numpy``, ``torch``, the sampler, the loader and
 its workers, augmentation) is reseeded at the start of each epoch from
@@ -34,8 +40,10 @@ from torch import nn
 
 from . import checkpoint
 from .config import RunConfig
-from .data import AugmentConfig, VideoDataset, make_loader
+from .data import AugmentConfig, VideoDataset
+from .device import allow_tf32, autocast, resolve_device
 from .errors import ParameterError, VidstudyError
+from .feeding import Feed
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
@@ -70,14 +78,15 @@ def lr_at_epoch(cfg, epoch: int) -> float:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader) -> tuple[np.ndarray, np.ndarray]:
-    """Logits ``[N, C]`` and labels ``[N]`` of a model over a loader (eval mode)."""
+def predict(model: nn.Module, batches, precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """Logits ``[N, C]`` (float32) and labels ``[N]`` of a model over batches on its device (eval mode)."""
     model.eval()
     logits, labels = [], []
-    for batch in loader:
-        logits.append(model(batch.features, batch.lengths))
+    for batch in batches:
+        with autocast(batch.features.device, precision):
+            logits.append(model(batch.features, batch.lengths).float())
         labels.append(batch.labels)
-    return torch.cat(logits).numpy(), torch.cat(labels).numpy()
+    return torch.cat(logits).cpu().numpy(), torch.cat(labels).cpu().numpy()
 
 
 def _history_csv(history: dict, num_classes: int) -> str:
@@ -110,8 +119,9 @@ class _Member:
     eval_criterion: FocalLoss
     weights: np.ndarray
     sample_weights: np.ndarray | None
-    train_set: VideoDataset
-    val_loader: object
+    train_feed: Feed
+    val_feed: Feed
+    device: torch.device
 
 
 @dataclass
@@ -126,13 +136,16 @@ class _Progress:
     wall_before: float = 0.0
 
 
-def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, init_checkpoint) -> _Member:
-    """Model (seeded, or from ``init_checkpoint``), optimiser, schedule, class weights, losses and loaders."""
+def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, init_checkpoint,
+           device: torch.device, feeding: str | None = None) -> _Member:
+    """Model (seeded, or from ``init_checkpoint``) on ``device``, optimiser, schedule, class weights, losses and
+    the feeds of both splits."""
     tcfg, num_classes = config.train, train_data.num_classes
     seed_everything(seed)
     model = build_model(config.model, train_data.feature_dim, num_classes)
     if init_checkpoint is not None:
         model.load_state_dict(checkpoint.load(init_checkpoint)["model_state"])
+    model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     scheduler = None
     if tcfg.schedule == "warm_restarts":
@@ -148,22 +161,24 @@ def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, se
         if train_data.subcategories is None:
             raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
         sample_weights = subcategory_sample_weights(train_data.labels, train_data.subcategories, weights)
-    alpha = torch.tensor(weights, dtype=torch.float32) if tcfg.balance in ("alpha", "both") else None
+    alpha = torch.tensor(weights, dtype=torch.float32, device=device) if tcfg.balance in ("alpha", "both") else None
     return _Member(
         model=model, optimizer=optimizer, scheduler=scheduler,
         criterion=FocalLoss(alpha, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing),
         # Validation loss without alpha, so it is comparable across balance settings.
         eval_criterion=FocalLoss(None, gamma=tcfg.focal_gamma, smoothing=tcfg.label_smoothing),
-        weights=weights, sample_weights=sample_weights,
-        train_set=VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed),
-        val_loader=make_loader(VideoDataset(val_data), max(64, tcfg.batch_size), num_workers=tcfg.num_workers),
+        weights=weights, sample_weights=sample_weights, device=device,
+        train_feed=Feed(VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed), device,
+                        feeding, num_workers=tcfg.num_workers),
+        val_feed=Feed(VideoDataset(val_data), device, feeding, num_workers=tcfg.num_workers),
     )
 
 
 def _resume(m: _Member, path: Path, config: RunConfig, seed: int) -> _Progress:
     """Load the last checkpoint ``path`` into ``m``, refusing one made with another config or seed."""
     state = checkpoint.load(path, checkpoint.LAST_KEYS)
-    changed = difference(fingerprint(config=state["config"], seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
+    then = RunConfig.from_dict(state["config"], where=str(path)).to_dict()  # keys added since are their defaults
+    changed = difference(fingerprint(config=then, seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
     if changed:
         raise VidstudyError(f"{path}: was trained with another config or seed ({changed}); it cannot be resumed with this one.")
     m.model.load_state_dict(state["model_state"])
@@ -180,37 +195,41 @@ def _train_epoch(m: _Member, train_data: FeatureFile, tcfg, seed: int, epoch: in
     seed_everything(es)
     sampler = (weighted_sampler(train_data.labels, m.weights, seed=es, sample_weights=m.sample_weights)
                if tcfg.balance in ("sampler", "both") else None)
-    loader = make_loader(m.train_set, tcfg.batch_size, shuffle=True, sampler=sampler, num_workers=tcfg.num_workers, seed=es)
+    batches = m.train_feed.batches(tcfg.batch_size, shuffle=True, sampler=sampler, seed=es)
     if m.scheduler is None:
         for group in m.optimizer.param_groups:
             group["lr"] = lr_at_epoch(tcfg, epoch)
     m.model.train()
-    losses, y_true, y_pred = [], [], []
-    for batch in loader:
+    # float64 on the device, summed in the batches' order: the same sum of loss x batch size as in Python floats
+    loss_sum = torch.zeros((), dtype=torch.float64, device=m.device)
+    y_true, y_pred = [], []
+    for batch in batches:
         lr = m.optimizer.param_groups[0]["lr"]
-        logits = m.model(batch.features, batch.lengths)
-        loss = m.criterion(logits, batch.labels)
-        if not torch.isfinite(loss):
-            raise VidstudyError(f"training diverged: the loss became {loss.item()} in epoch {epoch + 1}; lower train.lr "
-                                f"or check the features (the last finished epoch is kept for --resume).")
+        with autocast(m.device, tcfg.precision):
+            logits = m.model(batch.features, batch.lengths)
+        loss = m.criterion(logits.float(), batch.labels)
         m.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(m.model.parameters(), tcfg.grad_clip)
         m.optimizer.step()
         if m.scheduler is not None:
             m.scheduler.step()
-        losses.append(loss.item() * len(batch.labels))
-        y_true.append(batch.labels.numpy())
-        y_pred.append(logits.argmax(1).numpy())
-    y_true, y_pred = np.concatenate(y_true), np.concatenate(y_pred)
+        loss_sum += loss.detach().double() * len(batch.labels)
+        y_true.append(batch.labels)
+        y_pred.append(logits.detach().argmax(1))
+    total = float(loss_sum)  # the epoch's one wait for the device
+    if not math.isfinite(total):
+        raise VidstudyError(f"training diverged: the loss became {total} in epoch {epoch + 1}; lower train.lr "
+                            f"or check the features (the last finished epoch is kept for --resume).")
+    y_true, y_pred = torch.cat(y_true).cpu().numpy(), torch.cat(y_pred).cpu().numpy()
     metrics = classification_metrics(y_true, y_pred, train_data.num_classes)
-    return {"train_loss": sum(losses) / len(y_true), "train_acc": metrics["acc"], "train_f1": metrics["f1_weighted"],
+    return {"train_loss": total / len(y_true), "train_acc": metrics["acc"], "train_f1": metrics["f1_weighted"],
             "learning_rates": lr}
 
 
-def _validate(m: _Member, num_classes: int) -> tuple[dict, dict]:
+def _validate(m: _Member, num_classes: int, batch_size: int, precision: str) -> tuple[dict, dict]:
     """Validation metrics (``val_*`` history entries) and the collapse check of the model as it is now."""
-    val_logits, val_labels = predict(m.model, m.val_loader)
+    val_logits, val_labels = predict(m.model, m.val_feed.batches(batch_size), precision)
     val_loss = float(m.eval_criterion(torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
     val_pred = val_logits.argmax(1)
     metrics = classification_metrics(val_labels, val_pred, num_classes)
@@ -220,11 +239,12 @@ def _validate(m: _Member, num_classes: int) -> tuple[dict, dict]:
 
 
 def _summary(name: str, seed: int, tcfg, p: _Progress, stopped_early: bool, wall_time: float, best: dict,
-             class_names: list[str]) -> dict:
+             class_names: list[str], device: torch.device) -> dict:
     collapse = best["collapse"]
     return {
         "member": name,
         "seed": seed,
+        "device": _device_name(device),
         "best_epoch": p.best_epoch + 1,
         "epochs_run": len(p.history["train_loss"]),
         "stopped_early": bool(stopped_early),
@@ -239,20 +259,30 @@ def _summary(name: str, seed: int, tcfg, p: _Progress, stopped_early: bool, wall
     }
 
 
+def _device_name(device: torch.device) -> str:
+    """``cpu``, or ``cuda:N (the GPU's name)``."""
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
+
+
 def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
                        *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
-                       name: str | None = None, init_checkpoint=None) -> dict:
-    """Train one member into ``out_dir``; returns its summary (also written to ``summary.json``).
+                       name: str | None = None, init_checkpoint=None, device: str | torch.device = "auto",
+                       feeding: str | None = None) -> dict:
+    """Train one member into ``out_dir`` on ``device``; returns its summary (also written to ``summary.json``).
 
     ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
     keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
-    best checkpoint (fine-tuning) instead of a fresh initialisation.
+    best checkpoint (fine-tuning) instead of a fresh initialisation. ``feeding`` forces
+    a :mod:`vidstudy.feeding` mode (default: chosen from the device and the data's size).
     """
     from tqdm import tqdm
 
     from .viz import RealTimeTrainingVisualizer
 
     config.validate()
+    device = resolve_device(device, "device")
     out_dir = Path(out_dir)
     name = name or out_dir.name
     tcfg, num_classes = config.train, train_data.num_classes
@@ -263,7 +293,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
         raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or choose another folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    m = _setup(config, train_data, val_data, seed, init_checkpoint)
+    allow_tf32(device)
+    m = _setup(config, train_data, val_data, seed, init_checkpoint, device, feeding)
     p = _resume(m, last, config, seed) if resume and last.exists() else _Progress()
     viz = (RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
            if plots else None)
@@ -275,7 +306,7 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
             break
         t0 = time.perf_counter()
         entry = _train_epoch(m, train_data, tcfg, seed, epoch)
-        val, collapse = _validate(m, num_classes)
+        val, collapse = _validate(m, num_classes, max(64, tcfg.batch_size), tcfg.precision)
         entry.update(val, epoch_times=time.perf_counter() - t0)
         for key in HISTORY_KEYS:
             p.history[key].append(entry[key])
@@ -305,15 +336,17 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 
     best = checkpoint.load(checkpoint.best_path(out_dir))
     summary = _summary(name, seed, tcfg, p, stopped_early, p.wall_before + time.perf_counter() - t_start, best,
-                       train_data.class_names)
+                       train_data.class_names, device)
     write_json(out_dir / SUMMARY_FILE, summary)
     return summary
 
 
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
-                   plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None) -> list[dict]:
-    """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``.
+                   plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
+                   device: str | torch.device = "auto") -> list[dict]:
+    """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``,
+    on ``device`` (:func:`vidstudy.device.resolve_device`).
 
     ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
     (fine-tuning from its best checkpoint). ``test_file`` is the test split the run is
@@ -330,6 +363,7 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
     config.validate()
+    device = resolve_device(device, "device")
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
     if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
@@ -374,7 +408,7 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
                 continue
             summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
                                                 resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                                init_checkpoint=inits.get(f"init_{i}")))
+                                                init_checkpoint=inits.get(f"init_{i}"), device=device))
     except Exception:
         if fresh:
             _forget_unstarted_run(run_dir, remove_dir=not had_dir)

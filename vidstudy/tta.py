@@ -83,16 +83,31 @@ def get_view(name: str, seed: int = 0) -> View:
     raise ParameterError(f"unknown view {name!r}; views are {', '.join(BASE_VIEWS)} and {SUBSEQUENCE_PREFIX}K.")
 
 
-@torch.no_grad()
 def predict_views(model: torch.nn.Module, data: FeatureFile, views: Sequence[str], batch_size: int = 64,
-                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` over every view of every video: ``(probs [V, N, C], logits [V, N, C])``.
+                  seed: int = 0, device: torch.device | str = "cpu", precision: str = "fp32") -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over every view of every video: ``(probs [V, N, C], logits [V, N, C])``."""
+    probs, logits = predict_members([model], data, views, batch_size, seed, device, precision)
+    return probs[0], logits[0]
 
-    All views of a batch of videos go through the network in one forward pass.
+
+@torch.no_grad()
+def predict_members(models: Sequence[torch.nn.Module], data: FeatureFile, views: Sequence[str], batch_size: int = 64,
+                    seed: int = 0, device: torch.device | str = "cpu", precision: str = "fp32"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Run every model (already on ``device``) over every view of every video:
+    ``(probs [M, V, N, C], logits [M, V, N, C])``, float32.
+
+    Each batch of videos is built once, all its views in one padded batch, and goes through every model in one
+    forward pass; on a GPU it is copied from pinned memory without blocking. Logits are read back once, at the end.
     """
+    from .device import autocast
+    from .feeding import to_device
+
+    device = torch.device(device)
     fns = [get_view(v, seed) for v in views]
-    model.eval()
-    chunks = []
+    for model in models:
+        model.eval()
+    chunks: list[list[torch.Tensor]] = [[] for _ in models]
     for start in range(0, len(data), batch_size):
         items = []
         for fn in fns:
@@ -100,7 +115,11 @@ def predict_views(model: torch.nn.Module, data: FeatureFile, views: Sequence[str
                 x, n = fn(data.frames(i), int(data.num_frames[i]))
                 items.append((torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), 0))
         batch = collate(items)
-        chunks.append(model(batch.features, batch.lengths).reshape(len(fns), len(items) // len(fns), -1))
-    logits = torch.cat(chunks, dim=1)
+        if device.type == "cuda":
+            batch = to_device(type(batch)(*(t.pin_memory() for t in batch)), device)
+        for model, out in zip(models, chunks):
+            with autocast(device, precision):
+                logits = model(batch.features, batch.lengths).float()
+            out.append(logits.reshape(len(fns), len(items) // len(fns), -1))
+    logits = torch.stack([torch.cat(c, dim=1) for c in chunks]).cpu()
     return torch.softmax(logits, -1).numpy(), logits.numpy()
-

@@ -355,7 +355,8 @@ def extract(
     """Extract every split of ``video_dir`` into ``out_dir``; returns the report (also written).
 
     ``backbone`` is any callable from ``uint8 [B, H, W, 3]`` RGB frames to ``[B, D]``
-    features (default: :func:`vidstudy.extraction.backbone.lite0_backbone` on ``device``);
+    features (default: :func:`vidstudy.extraction.backbone.lite0_backbone` on ``device``: ``auto``, ``cpu``,
+    ``cuda`` or ``cuda:N``);
     frames are decoded at its ``input_size`` attribute when it has one, else at
     ``sampling.frame_size``. ``workers`` processes decode videos in parallel.
     """
@@ -370,7 +371,9 @@ def extract(
     if backbone is None:
         from .backbone import lite0_backbone
 
-        backbone = lite0_backbone(device=device)
+        from ..device import resolve_device
+
+        backbone = lite0_backbone(device=resolve_device(device, "device"))
     size = getattr(backbone, "input_size", None)
     if size is not None and size != sampling.frame_size:
         sampling = Sampling(**{**asdict(sampling), "frame_size": int(size)})
