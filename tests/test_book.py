@@ -164,3 +164,23 @@ def test_parameters_from_yaml_smoke_and_data(tmp_path):
         resolve_params(params_file)
     with pytest.raises(ParameterError, match="nope.yaml: parameters file does not exist"):
         resolve_params(tmp_path / "nope.yaml")
+
+
+def test_the_gpu_configuration_is_valid_and_a_missing_gpu_is_one_line(tmp_path, monkeypatch):
+    import torch
+
+    from vidstudy.errors import ParameterError
+    from vidstudy.study.book import resolve_params
+
+    p = resolve_params(REPO / "book" / "params" / "gpu.yaml")
+    assert (p["preset"], p["shape"], p["device"], p["run_dir"]) == ("paper", "paper", "auto", "runs/book-gpu")
+    assert p["members"] >= 3 and p["epochs"] >= 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    params = tmp_path / "p.yaml"
+    params.write_text("device: cuda\n")
+    with pytest.raises(ParameterError, match=r"^device cuda: this machine has no CUDA GPU that torch can use"):
+        resolve_params(params)
+    params.write_text("shape: huge\n")
+    with pytest.raises(ParameterError, match=r"^shape must be one of default, paper, smoke, got 'huge'\.$"):
+        resolve_params(params)
+

@@ -237,7 +237,9 @@ def _chapter_7(b):
                             "original_plus_single_rebalancer"]
     configs = {n: _flat(_json(p / "config.json")) for n, p in runs.items()}
     improved = configs["improved"]
-    out.update(study_hidden=improved["model.hidden_dim"], study_seeds=improved["members"],
+    out.update(study_hidden=improved["model.hidden_dim"], study_layers=improved["model.num_lstm_layers"],
+               study_heads=improved["model.num_heads"], study_head="-".join(map(str, improved["model.head_dims"])),
+               study_seeds=improved["members"],
                study_seed_base=improved["seed_base"], study_epochs=improved["train.epochs"],
                study_videos=len(FeatureFile(_json(runs["improved"] / "data.json")["files"]["train"]["path"])))
     differs = [k for k in configs["original"] if configs["original"][k] != improved[k]]

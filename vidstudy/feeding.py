@@ -32,7 +32,8 @@ from .data import Batch, VideoDataset, augment_batch, make_loader
 from .device import free_memory
 
 MODES = ("loader", "pinned", "resident")
-RESIDENT_FRACTION = 0.5  # of the free device memory a split may take to be made resident
+#: The share of the free device memory a split may take to be made resident.
+RESIDENT_FRACTION = 0.5
 
 
 def split_bytes(dataset: VideoDataset) -> int:

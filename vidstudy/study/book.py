@@ -4,7 +4,8 @@ It needs the project checkout (``notebooks/``, ``book/``, ``_config.yml``,
 ``_toc.yml``): the one the package lives in, else the current folder. An
 installed package alone refuses with one sentence and writes nothing.
 
-1. Data: with no ``--data``, the simulated default (or smoke) data is written to
+1. Data: with no ``--data``, the simulated data of the ``shape`` parameter (``default``,
+   or ``paper`` for the GPU configuration; ``smoke`` with ``--smoke``) is written to
    ``data/{shape}-seed0`` once (again only if its files record other settings).
 2. Chapters ``notebooks/NN_*.ipynb`` run in order with papermill into
    ``book/executed/`` (outputs kept, this environment's kernel). A chapter is
@@ -37,7 +38,7 @@ BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
 CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
             "07_recipes", "08_video_features")
 DEFAULT_PARAMS = {"data_dir": "", "run_dir": "runs/book", "preset": "cpu", "members": 4, "epochs": 0,
-                  "seed_base": 42, "smoke": False}
+                  "seed_base": 42, "smoke": False, "device": "auto", "shape": "default"}
 SMOKE_PARAMS = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True}
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
@@ -75,18 +76,24 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
         params["data_dir"] = str(data)
     from ..config import build
 
+    from ..device import resolve_device
+    from ..simulate import shape_config
+
     build(params["preset"], members=params["members"], epochs=params["epochs"] or None,
           seed_base=params["seed_base"])  # the chapters' config: a bad value is refused before anything runs
+    resolve_device(params["device"], "device")
+    shape_config(params["shape"])
     if params["epochs"] < 0:
         raise ParameterError(f"epochs must be 0 (the preset's) or more, got {params['epochs']}.")
     return params
 
 
-def default_data(folder: Path, smoke: bool) -> Path:
-    """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once)."""
+def default_data(folder: Path, smoke: bool, shape: str = "default") -> Path:
+    """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once;
+    ``smoke`` overrides ``shape``)."""
     from ..simulate import ensure_simulated
 
-    shape = "smoke" if smoke else "default"
+    shape = "smoke" if smoke else shape
     return ensure_simulated(Path(folder) / f"{shape}-seed0", seed=0, shape=shape)
 
 
@@ -169,7 +176,8 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
     """Execute what changed among ``chapters``, then (with ``html``) build ``_build/html``; returns the timings."""
     root = book_root(root)
     params = resolve_params(params_file, data, smoke)
-    data_dir = Path(params["data_dir"]).resolve() if params["data_dir"] else default_data(root / "data", smoke)
+    data_dir = (Path(params["data_dir"]).resolve() if params["data_dir"]
+                else default_data(root / "data", params["smoke"], params["shape"]))
     params["data_dir"] = str(data_dir)
     for split in SPLITS:
         if not (data_dir / feature_file_name(split)).is_file():

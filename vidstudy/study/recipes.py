@@ -1,7 +1,9 @@
 """The recipe study: the original training recipe against this project's, side by side.
 
 Every recipe trains the same architecture code at the same size, on the same data
-and seeds; only the recipe differs:
+and seeds; only the recipe differs. The size is the ``study`` scale (the ``cpu``
+preset's architecture at half width, for two CPU cores) or the ``paper`` scale (the
+original's model, for a GPU: the scale at which the original recipe collapses):
 
 ``original``       unmasked attention and pooling, warm restarts stepped every batch,
                    sampler *and* focal alpha rebalancing, early stopping on val accuracy
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import RunConfig, build
+from ..errors import ParameterError
 from ..features import FeatureFile, write_feature_file
 from ..metrics import classification_metrics
 from ..fingerprint import difference, fingerprint
@@ -45,8 +48,13 @@ RECIPES: dict[str, list[str]] = {
     "original + schedule": [o for o in ORIGINAL if not o.startswith("train.schedule")],
     "original + single rebalancer": [o for o in ORIGINAL if not o.startswith("train.balance")] + ["train.balance=sampler"],
 }
-# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 8 seeds fit the budget.
-STUDY_SIZE = ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"]
+# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 6 seeds fit the CPU budget;
+# at the paper scale, the original's model (the paper preset's architecture).
+SCALES: dict[str, list[str]] = {
+    "study": ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"],
+    "paper": ["model.hidden_dim=768", "model.num_lstm_layers=4", "model.num_heads=12", "model.dropout=0.4",
+              "model.head_dims=768,512,256"],
+}
 
 
 # The collapse attempt: the paper preset (the original's model and recipe) with the original's unmasked
@@ -54,10 +62,12 @@ STUDY_SIZE = ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"]
 COLLAPSE_ATTEMPT = ["model.hidden_dim=192", "model.masked=false"]
 
 
-def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
-    """The config of recipe ``name``: the study size, then the recipe's overrides."""
+def recipe_config(name: str, seeds: int, epochs: int, seed_base: int = 42, scale: str = "study") -> RunConfig:
+    """The config of recipe ``name``: the model of ``scale`` (``study`` or ``paper``), then the recipe's overrides."""
+    if scale not in SCALES:
+        raise ParameterError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}.")
     return build("cpu", members=seeds, epochs=epochs, seed_base=seed_base,
-                 overrides=STUDY_SIZE + [f"train.patience={epochs}"] + RECIPES[name])
+                 overrides=SCALES[scale] + [f"train.patience={epochs}"] + RECIPES[name])
 
 
 def collapse_attempt_config(seeds: int, epochs: int, seed_base: int = 42) -> RunConfig:
@@ -109,31 +119,34 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     return FeatureFile(path)
 
 
-def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True) -> Path:
-    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True)
+def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True,
+                     device: str = "auto") -> Path:
+    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device)
     if store and not is_current(run, "test", ["original"]):
-        build_predictions(run, views=["original"], splits=("test",))
+        build_predictions(run, views=["original"], splits=("test",), device=device)
     return run
 
 
 def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
-                recipes=tuple(RECIPES)) -> dict[str, Path]:
-    """Train every recipe (reusing finished runs) and store its test predictions (original view).
+                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto") -> dict[str, Path]:
+    """Train every recipe at ``scale`` on ``device`` (reusing finished runs) and store its test predictions
+    (original view).
 
     The test file is the one beside ``val``.
     """
     return {name: _train_and_store(Path(study_dir) / name.replace(" ", "_").replace("+", "plus"),
-                                   recipe_config(name, seeds, epochs, seed_base), train, val) for name in recipes}
+                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device)
+            for name in recipes}
 
 
 def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
-                         seed_base: int = 42) -> Path:
+                         seed_base: int = 42, device: str = "auto") -> Path:
     """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder.
 
     Its question is answered on validation (collapse is judged there), so no test predictions are made."""
     out = Path(study_dir) / "collapse_attempt"
     subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
-    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False)
+    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False, device=device)
 
 
 def epochs_collapsed(history: dict) -> int:
