@@ -121,7 +121,7 @@ class _Timer:
 
 
 def end_to_end(preset_name: str, data_dir: Path, device: torch.device, precision: str, epochs: int, members: int,
-               out: Path) -> dict:
+               out: Path, checkpoint_every: int = 1) -> dict:
     """``train_single_model`` epochs, with the shares of validation and checkpointing; then prediction."""
     from vidstudy import checkpoint, train
     from vidstudy.features import load_splits
@@ -139,7 +139,7 @@ def end_to_end(preset_name: str, data_dir: Path, device: torch.device, precision
         _sync(device)
         t0 = time.perf_counter()
         summary = train.train_single_model(cfg, files["train"], files["val"], 42, out / "member", plots=False, quiet=True,
-                                           device=device)
+                                           device=device, checkpoint_every=checkpoint_every)
         _sync(device)
         wall = time.perf_counter() - t0
     finally:
@@ -176,6 +176,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, help="feature folder for --end-to-end instead of simulating one")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--members", type=int, default=5, help="members for the prediction timing")
+    ap.add_argument("--checkpoint-every", type=int, default=1, help="write last.pt every N epochs (train --checkpoint-every)")
     args = ap.parse_args()
     device = resolve_device(args.device)
     allow_tf32(device)
@@ -203,7 +204,7 @@ def main() -> None:
             print(f"simulated the {args.shape} shape in {time.perf_counter() - t0:.1f} s")
         shape = "paper" if args.data is None and args.shape == "paper" else "default"
         for p in args.presets.split(","):
-            r = end_to_end(p, data, device, args.precision, args.epochs, args.members, Path(tmp) / p)
+            r = end_to_end(p, data, device, args.precision, args.epochs, args.members, Path(tmp) / p, args.checkpoint_every)
             ref = bares[(p, shape)]["train"]
             shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in sorted(r["shares"].items()))
             print(f"{p}: train_single_model, {r['epochs']} epochs of {r['train_videos']} videos: {r['per_epoch']:.2f} s per "

@@ -165,3 +165,35 @@ def test_config_round_trip_and_paper_preset():
     assert type(cfg).from_dict(json.loads(cfg.to_json())) == cfg
     with pytest.raises(ParameterError, match="must divide the attention width"):
         tiny_config("model.num_heads=3").validate()
+
+
+def test_checkpoint_every_writes_the_resume_point_less_often_and_resumes_exactly(tmp_path, splits, monkeypatch):
+    from vidstudy import checkpoint, train
+
+    cfg = tiny_config("train.epochs=5", "train.patience=5")
+    written = []
+    real_save = checkpoint.save_last
+    monkeypatch.setattr(checkpoint, "save_last", lambda member, **f: (written.append(f["epoch"]), real_save(member, **f))[1])
+    train_single_model(cfg, splits["train"], splits["val"], 7, tmp_path / "full", plots=False, quiet=True, checkpoint_every=3)
+    assert written == [3, 5]  # every 3 epochs, and after the last
+    written.clear()
+    real_validate, calls = train._validate, []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:  # Ctrl-C in epoch 4: the resume point is epoch 2's
+            raise KeyboardInterrupt
+        return real_validate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "_validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_single_model(cfg, splits["train"], splits["val"], 7, tmp_path / "cut", plots=False, quiet=True, checkpoint_every=2)
+    assert written == [2] and torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 2
+    monkeypatch.setattr(train, "_validate", real_validate)
+    train_single_model(cfg, splits["train"], splits["val"], 7, tmp_path / "cut", plots=False, quiet=True, resume=True,
+                       checkpoint_every=2)
+    assert _history(tmp_path / "cut") == _history(tmp_path / "full")
+    wa, wb = _weights(tmp_path / "cut"), _weights(tmp_path / "full")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(ParameterError, match=r"checkpoint_every \(--checkpoint-every\) must be at least 1, got 0"):
+        train_single_model(cfg, splits["train"], splits["val"], 7, tmp_path / "x", plots=False, quiet=True, checkpoint_every=0)

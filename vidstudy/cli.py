@@ -95,7 +95,7 @@ def _cmd_train(args) -> None:
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
                                plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet,
-                               device=device)
+                               device=device, checkpoint_every=args.checkpoint_every)
     for s in summaries:
         flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
         print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
@@ -236,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
     t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                   help="write the resume checkpoint last.pt every N epochs and after the last (default 1)")
     _device_option(t, "training")
     t.set_defaults(func=_cmd_train)
     pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")

@@ -269,13 +269,17 @@ def _device_name(device: torch.device) -> str:
 def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, seed: int, out_dir,
                        *, resume: bool = False, plots: bool = True, plots_per_epoch: bool = False, quiet: bool = False,
                        name: str | None = None, init_checkpoint=None, device: str | torch.device = "auto",
-                       feeding: str | None = None) -> dict:
+                       feeding: str | None = None, checkpoint_every: int = 1) -> dict:
     """Train one member into ``out_dir`` on ``device``; returns its summary (also written to ``summary.json``).
 
     ``plots`` draws ``plots/current.png`` after every epoch; ``plots_per_epoch`` also
     keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
     best checkpoint (fine-tuning) instead of a fresh initialisation. ``feeding`` forces
     a :mod:`vidstudy.feeding` mode (default: chosen from the device and the data's size).
+    ``checkpoint_every`` writes ``last.pt`` (the resume point: weights and optimiser state, about 0.8 GB for the
+    paper model) after every that many epochs and after the last one; ``best.pt`` is written whenever the
+    monitored score improves. On a GPU, where an epoch takes seconds, a larger value keeps checkpointing from
+    dominating; an interrupted member then resumes from the last epoch written, exactly as if not interrupted.
     """
     from tqdm import tqdm
 
@@ -283,6 +287,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 
     config.validate()
     device = resolve_device(device, "device")
+    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ParameterError(f"checkpoint_every (--checkpoint-every) must be at least 1, got {checkpoint_every}.")
     out_dir = Path(out_dir)
     name = name or out_dir.name
     tcfg, num_classes = config.train, train_data.num_classes
@@ -324,11 +330,12 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
         stopped_early = p.bad_epochs >= tcfg.patience
         p.epoch = epoch + 1
         _write_history(out_dir, p.history, num_classes)
-        checkpoint.save_last(out_dir, model_state=m.model.state_dict(), optimizer_state=m.optimizer.state_dict(),
-                             scheduler_state=m.scheduler.state_dict() if m.scheduler is not None else None,
-                             config=config.to_dict(), seed=seed, epoch=p.epoch, history=p.history, best_score=p.best_score,
-                             best_epoch=p.best_epoch, bad_epochs=p.bad_epochs,
-                             wall_time_s=p.wall_before + time.perf_counter() - t_start)
+        if p.epoch % checkpoint_every == 0 or stopped_early or p.epoch == tcfg.epochs:
+            checkpoint.save_last(out_dir, model_state=m.model.state_dict(), optimizer_state=m.optimizer.state_dict(),
+                                 scheduler_state=m.scheduler.state_dict() if m.scheduler is not None else None,
+                                 config=config.to_dict(), seed=seed, epoch=p.epoch, history=p.history,
+                                 best_score=p.best_score, best_epoch=p.best_epoch, bad_epochs=p.bad_epochs,
+                                 wall_time_s=p.wall_before + time.perf_counter() - t_start)
         if viz is not None:
             viz.update(p.history)
         bar.set_postfix(loss=f"{p.history['train_loss'][-1]:.3f}", val_macro_f1=f"{p.history['val_macro_f1'][-1]:.3f}")
@@ -344,9 +351,10 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
-                   device: str | torch.device = "auto") -> list[dict]:
+                   device: str | torch.device = "auto", checkpoint_every: int = 1) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``,
-    on ``device`` (:func:`vidstudy.device.resolve_device`).
+    on ``device`` (:func:`vidstudy.device.resolve_device`), writing ``last.pt`` every ``checkpoint_every`` epochs
+    (see :func:`train_single_model`).
 
     ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
     (fine-tuning from its best checkpoint). ``test_file`` is the test split the run is
@@ -408,7 +416,8 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
                 continue
             summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
                                                 resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                                init_checkpoint=inits.get(f"init_{i}"), device=device))
+                                                init_checkpoint=inits.get(f"init_{i}"), device=device,
+                                                checkpoint_every=checkpoint_every))
     except Exception:
         if fresh:
             _forget_unstarted_run(run_dir, remove_dir=not had_dir)
