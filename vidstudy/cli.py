@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                   help="write the resume checkpoint last.pt every N epochs and after the last (default 1)")
+                   help="write the resume checkpoint every N epochs and after the last (default 1)")
     _device_option(t, "training")
     t.set_defaults(func=_cmd_train)
     pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")

@@ -276,8 +276,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     keeps ``plots/epoch_NNN.png``. ``init_checkpoint`` starts from another member's
     best checkpoint (fine-tuning) instead of a fresh initialisation. ``feeding`` forces
     a :mod:`vidstudy.feeding` mode (default: chosen from the device and the data's size).
-    ``checkpoint_every`` writes ``last.pt`` (the resume point: weights and optimiser state, about 0.8 GB for the
-    paper model) after every that many epochs and after the last one; ``best.pt`` is written whenever the
+    ``checkpoint_every`` writes the resume checkpoint (weights and optimiser state, about 0.8 GB for the
+    paper model) after every that many epochs and after the last one; the best checkpoint is written whenever the
     monitored score improves. On a GPU, where an epoch takes seconds, a larger value keeps checkpointing from
     dominating; an interrupted member then resumes from the last epoch written, exactly as if not interrupted.
     """
@@ -353,7 +353,7 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
                    device: str | torch.device = "auto", checkpoint_every: int = 1) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``,
-    on ``device`` (:func:`vidstudy.device.resolve_device`), writing ``last.pt`` every ``checkpoint_every`` epochs
+    on ``device`` (:func:`vidstudy.device.resolve_device`), writing the resume checkpoint every ``checkpoint_every`` epochs
     (see :func:`train_single_model`).
 
     ``init_from`` names a finished run whose member ``i`` starts member ``i`` here
