@@ -70,7 +70,8 @@ class Feed:
         if self.mode == "resident":
             f, idx = dataset.file, dataset.indices
             self.features = torch.as_tensor(f.padded()[idx]).to(self.device)
-            self.lengths = torch.as_tensor(f.num_frames[idx].astype(np.int64)).to(self.device)
+            self.host_lengths = torch.as_tensor(f.num_frames[idx].astype(np.int64))  # batch widths, read without a wait
+            self.lengths = self.host_lengths.to(self.device)
             self.labels = torch.as_tensor(f.labels[idx].astype(np.int64)).to(self.device)
 
     def batches(self, batch_size: int, *, shuffle: bool = False, sampler: Sampler | None = None,
@@ -89,7 +90,6 @@ class Feed:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
         else:
             order = torch.arange(n)
-        order = order.to(self.device)
         augment = self.dataset.augment
         generator = None
         if augment is not None:
@@ -97,9 +97,10 @@ class Feed:
                 int(np.random.SeedSequence([self.dataset.seed, int(seed)]).generate_state(1)[0]))
         steps = torch.arange(self.features.shape[1], device=self.device)
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            host_idx = order[start:start + batch_size]
+            idx = host_idx.to(self.device, non_blocking=True)
             lengths = self.lengths[idx]
-            x = self.features[idx, : int(lengths.max())]
-            if augment is not None:
+            x = self.features[idx, : int(self.host_lengths[host_idx].max())]
+            if augment is not None:  # its new lengths are read back once per batch, to trim the padding
                 x, lengths = augment_batch(x, lengths, augment, generator)
             yield Batch(x, lengths, steps[None, : x.shape[1]] < lengths[:, None], self.labels[idx])
