@@ -344,3 +344,21 @@ def test_extraction_killed_by_sigkill_resumes_where_it_stopped(tmp_path, marker)
     assert not (tmp_path / "out" / PARTIAL_DIR).exists()
     assert main(argv[:2] + [str(tmp_path / "fresh")] + argv[3:]) == 0  # never interrupted
     _same_file(tmp_path / "out" / feature_file_name("train"), tmp_path / "fresh" / feature_file_name("train"))
+
+
+def test_sources_json_names_each_videos_source_or_is_refused(tmp_path):
+    tree = tmp_path / "videos"
+    write_video(tree / "val" / "A" / "x" / "a.mp4", _clip("disc", 8, 0))
+    write_video(tree / "val" / "B" / "y" / "b.mp4", _clip("text", 8, 0))
+    (tree / "sources.json").write_text(json.dumps({"val": {"A/x/a": "ale:pong"}}))
+    with pytest.raises(ParameterError, match=r"sources\.json: names no source for video val/B/y/b \(1 in all\)\.$"):
+        extract(tree, tmp_path / "out", backbone=_colour_backbone(), progress=False)
+    assert not (tmp_path / "out").exists()
+    (tree / "sources.json").write_text(json.dumps({"val": {"A/x/a": "ale:pong", "B/y/b": "screen:code"}}))
+    extract(tree, tmp_path / "out", backbone=_colour_backbone(), progress=False)
+    ff = FeatureFile(tmp_path / "out" / feature_file_name("val"))
+    assert ff.sources == ["ale:pong", "screen:code"]
+    (tree / "sources.json").write_text(json.dumps({"val": {"A/x/a": "ale:breakout", "B/y/b": "screen:code"}}))
+    again = extract(tree, tmp_path / "out", backbone=_colour_backbone(), progress=False)  # a renamed source: new file
+    assert "up_to_date" not in again["splits"]["val"]
+    assert FeatureFile(tmp_path / "out" / feature_file_name("val")).sources == ["ale:breakout", "screen:code"]

@@ -141,6 +141,18 @@ def _cmd_book(args) -> None:
     print(f"book built in {time.perf_counter() - t0:.1f} s")
 
 
+def _cmd_realclips(args) -> None:
+    from .extraction import realclips
+
+    device = str(_device(args))
+    settings = realclips.Settings(seed=args.seed, scale=args.scale)
+    t0 = time.perf_counter()
+    report = realclips.build(args.out_dir, settings, frames=args.frames, device=device, progress=not args.quiet)
+    for split, r in report["splits"].items():
+        print(f"{split}: {r['videos_written']} clips -> {r['file']}")
+    print(f"built in {time.perf_counter() - t0:.1f} s; clips and sources.json in {args.out_dir / 'videos'}")
+
+
 def _device(args):
     """The ``--device`` asked for, checked against this machine (one line naming ``--device`` if not there)."""
     from .device import resolve_device
@@ -275,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=_cmd_extract)
+    rc = sub.add_parser("realclips", help="a dataset of real video frames (Atari games, real footage and photographs, "
+                                          "screens, cartoons) in the study's four classes, as feature files")
+    rc.add_argument("out_dir", type=Path)
+    rc.add_argument("--seed", type=int, default=0, help="clip seeds and the source-disjoint split (default 0)")
+    rc.add_argument("--frames", type=int, default=12, help="frames per clip through the CNN (default 12)")
+    rc.add_argument("--scale", type=float, default=1.0, help="fraction of each source's clips (default 1: 406 clips)")
+    rc.add_argument("--quiet", action="store_true", help="no progress bars")
+    _device_option(rc, "the CNN")
+    rc.set_defaults(func=_cmd_realclips)
     bk = sub.add_parser("book", help="execute the chapters with papermill and build the HTML book")
     bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
     bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")

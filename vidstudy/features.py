@@ -9,6 +9,7 @@ schema:
 ``num_frames``            int32 ``[N]``, valid steps per video (``1 <= n <= T``)
 ``subcategories``         optional, one UTF-8 string per video (written by this project)
 ``video_ids``             optional, one UTF-8 string per video (written by this project)
+``sources``               optional, one UTF-8 string per video: where its pixels come from (``ale:pong``)
 attributes                ``num_videos``, ``max_frames``, ``feature_dim``, ``multi_scale``,
                           ``category_mapping`` (JSON object ``{name: id}``)
 ========================  ===========================================================
@@ -45,6 +46,9 @@ PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction", "subset")
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded float32 features held in RAM
 _VALUE_CHECK_BLOCK = 64 * 1024**2  # bytes of features checked per block
 
+
+#: The optional per-video string datasets, in the order they are written.
+STRING_DATASETS = ("subcategories", "video_ids", "sources")
 
 def feature_file_name(split: str) -> str:
     """The file name the study uses for ``split``."""
@@ -239,7 +243,7 @@ class FeatureFile:
         else:
             warnings.warn(f"{where}: attribute 'category_mapping' is missing; assuming the four study classes.", stacklevel=2)
             mapping = dict(STUDY_CATEGORIES)
-        extras = {k: f[k] for k in ("subcategories", "video_ids") if k in f}
+        extras = {k: f[k] for k in STRING_DATASETS if k in f}
         feats = f["features"]
         labels, num_frames = f["labels"][()], f["num_frames"][()]
         check_arrays(where, feats, labels, num_frames, mapping, extras)
@@ -254,6 +258,7 @@ class FeatureFile:
         self.num_frames = num_frames.astype(np.int32)
         self.subcategories = _read_strings(f["subcategories"], where) if "subcategories" in f else None
         self.video_ids = _read_strings(f["video_ids"], where) if "video_ids" in f else None
+        self.sources = _read_strings(f["sources"], where) if "sources" in f else None
         self.multi_scale = _bool_attr(attrs, "multi_scale", where)
         # vidstudy.simulate and vidstudy.extraction.extract record their settings; other files have neither.
         self.simulation = _json_attr(attrs, "simulation", where)
@@ -381,6 +386,7 @@ def write_feature_file(
     multi_scale: bool = True,
     subcategories: Sequence[str] | None = None,
     video_ids: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
     compression_level: int = 4,
     provenance: Mapping[str, Mapping] | None = None,
 ) -> Path:
@@ -402,7 +408,8 @@ def write_feature_file(
     labels = np.asarray(labels)
     num_frames = np.asarray(num_frames)
     mapping = parse_category_mapping(dict(category_mapping), where)
-    extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids)) if v is not None}
+    extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids), ("sources", sources))
+              if v is not None}
     check_arrays(where, features, labels, num_frames, mapping, extras)
     unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
     if unknown:

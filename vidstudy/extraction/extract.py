@@ -20,10 +20,16 @@ removed. A split whose file records the same settings and the same videos (ids a
 content, :func:`split_inputs`) is not redone. Bad videos (unreadable, empty,
 fewer than 3 decodable frames) are skipped with a one-line warning and listed,
 with the reason, in ``OUT_DIR/extract_report.json``.
+
+Where the pixels come from: an optional ``VIDEO_DIR/sources.json``,
+``{split: {video id: source}}`` (for example ``"ale:pong"``), names the source of every
+video of the splits it lists; the split files then hold a ``sources`` string dataset
+(``vidstudy realclips`` writes one). A video it does not name is an error naming it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -57,6 +63,7 @@ class VideoItem:
     category: str
     subcategory: str
     video_id: str
+    source: str | None = None
 
 
 DEFAULT_BATCH = 32  # frames per backbone call
@@ -113,13 +120,42 @@ def scan_videos(video_dir: str | os.PathLike, splits: Sequence[str] | None = Non
             dup = next(i for i in ids if ids.count(i) > 1)
             raise ParameterError(f"{sdir}: two videos share the id {dup!r} (same name, different extensions).")
         found[sdir.name] = items
+    found = _with_sources(root, found)
     categories = sorted({it.category for items in found.values() for it in items})
     return found, {name: i for i, name in enumerate(categories)}
 
 
+SOURCES_FILE = "sources.json"
+
+
+def _with_sources(root: Path, found: dict[str, list[VideoItem]]) -> dict[str, list[VideoItem]]:
+    """``found`` with each video's source from ``root/sources.json`` (when there is one)."""
+    path = root / SOURCES_FILE
+    if not path.is_file():
+        return found
+    from ..runs import read_json
+
+    table = read_json(path, "each video's source: {split: {video id: source}}")
+    out = {}
+    for split, items in found.items():
+        named = table.get(split)
+        if named is None:
+            out[split] = items
+            continue
+        if not isinstance(named, dict):
+            raise ParameterError(f"{path}: split {split!r} must map video ids to sources.")
+        missing = [it.video_id for it in items if not isinstance(named.get(it.video_id), str) or not named[it.video_id]]
+        if missing:
+            raise ParameterError(f"{path}: names no source for video {split}/{missing[0]} ({len(missing)} in all).")
+        out[split] = [dataclasses.replace(it, source=named[it.video_id]) for it in items]
+    return out
+
+
 def split_inputs(items: Sequence[VideoItem], settings: dict) -> dict:
-    """The fingerprint of a split file's inputs: every video's content (by id) and the extraction settings."""
-    return fingerprint({it.video_id: it.path for it in items}, settings=settings)
+    """The fingerprint of a split file's inputs: every video's content (by id), its source when named, and the
+    extraction settings."""
+    sources = {it.video_id: it.source for it in items if it.source is not None}
+    return fingerprint({it.video_id: it.path for it in items}, settings=settings, **({"sources": sources} if sources else {}))
 
 
 def _key(item: VideoItem) -> str:
@@ -318,6 +354,7 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
         labels=np.array([mapping[it.category] for it in kept], np.int64), num_frames=features.num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
         subcategories=[it.subcategory for it in kept], video_ids=[it.video_id for it in kept],
+        sources=[it.source for it in kept] if kept[0].source is not None else None,
         provenance={"extraction": {**settings, "inputs_sha256": inputs_key}},
     )
     shutil.rmtree(partial)

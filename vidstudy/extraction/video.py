@@ -290,8 +290,10 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int 
             stream.pix_fmt = "yuv420p"
             if gop is not None:
                 stream.codec_context.gop_size = int(gop)
-            for img in itertools.chain([first], frames):
-                for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")):
+            for i, img in enumerate(itertools.chain([first], frames)):
+                frame = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")
+                frame.pts = i  # explicit timestamps: without them the encoder's rate control varies from run to run
+                for packet in stream.encode(frame):
                     out.mux(packet)
             for packet in stream.encode():
                 out.mux(packet)

@@ -1,0 +1,105 @@
+"""`vidstudy realclips`: real frames in the four classes, source-disjoint splits, the same files from the same seed."""
+
+from collections import Counter
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from vidstudy.cli import main
+from vidstudy.errors import ParameterError
+from vidstudy.extraction import realclips
+from vidstudy.extraction.backbone import ImageBackbone
+from vidstudy.features import FeatureFile, feature_file_name
+
+TINY = realclips.Settings(seed=0, scale=0.05, min_seconds=0.5, max_seconds=1.0)  # one short clip per source
+
+
+def _colour_backbone():
+    """Each frame's mean colour over 4 x 4 cells: 48 numbers, no CNN (the full build uses EfficientNet-Lite0)."""
+    return ImageBackbone(torch.nn.Identity(), input_size=32, mean=(0, 0, 0), std=(1, 1, 1), name="cells",
+                         feature_fn=lambda x: torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1))
+
+
+def test_the_full_dataset_has_400_clips_and_4_sources_per_class():
+    clips = realclips.plan(realclips.Settings())
+    assert len(clips) >= 400
+    sources = {s.name: s for s in realclips.SOURCES}
+    per_class = Counter(s.category for s in sources.values())
+    assert set(per_class) == {"Animation", "Flat_Content", "Gaming", "Natural_Content"} and min(per_class.values()) >= 4
+    assert min(Counter(c["category"] for c in clips).values()) >= 100
+    lengths = np.array([c["frames"] for c in clips])
+    assert lengths.min() >= 2 * realclips.FPS and lengths.max() <= 12 * realclips.FPS and lengths.std() > 20
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_splits_are_source_disjoint_and_every_split_has_every_class(seed):
+    clips = realclips.plan(realclips.Settings(seed=seed))
+    split_of = {}
+    for c in clips:
+        assert split_of.setdefault(c["source"], c["split"]) == c["split"], f"{c['source']} in two splits"
+    for split in realclips.SPLITS:
+        assert {c["category"] for c in clips if c["split"] == split} == {"Animation", "Flat_Content", "Gaming",
+                                                                       "Natural_Content"}
+    assert realclips.assign_splits(seed) == split_of
+    assert any(realclips.assign_splits(s) != split_of for s in range(seed + 1, seed + 4))  # the seed decides
+
+
+def test_settings_are_checked():
+    with pytest.raises(ParameterError, match=r"scale \(--scale\) must lie in \(0, 10\], got 0"):
+        realclips.Settings(scale=0)
+    with pytest.raises(ParameterError, match=r"seed \(--seed\) must lie in"):
+        realclips.Settings(seed=-1)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = [tmp_path_factory.mktemp(f"rc{k}") for k in range(2)]
+    reports = [realclips.build(o, TINY, frames=4, backbone=_colour_backbone(), progress=False) for o in out]
+    return out, reports
+
+
+def test_the_same_seed_gives_the_same_files(built):
+    (a, b), _ = built
+    videos = sorted(p.relative_to(a) for p in (a / "videos").rglob("*.mp4"))
+    assert len(videos) == len(realclips.SOURCES)
+    assert videos == sorted(p.relative_to(b) for p in (b / "videos").rglob("*.mp4"))
+    for v in videos:
+        assert (a / v).read_bytes() == (b / v).read_bytes(), v
+    assert (a / "videos" / "sources.json").read_bytes() == (b / "videos" / "sources.json").read_bytes()
+    for split in realclips.SPLITS:
+        with h5py.File(a / feature_file_name(split)) as fa, h5py.File(b / feature_file_name(split)) as fb:
+            for k in ("features", "labels", "num_frames", "sources", "video_ids"):
+                np.testing.assert_array_equal(fa[k][()], fb[k][()])
+
+
+def test_split_files_pass_inspect_and_name_each_clips_source(built, capsys):
+    (a, _), _ = built
+    split_of = realclips.assign_splits(TINY.seed)
+    by_name = {s.name: s for s in realclips.SOURCES}
+    for split in realclips.SPLITS:
+        assert main(["inspect", str(a / feature_file_name(split))]) == 0
+        ff = FeatureFile(a / feature_file_name(split))
+        assert ff.sources is not None and len(ff.sources) == len(ff)
+        for source, label, sub, vid in zip(ff.sources, ff.labels, ff.subcategories, ff.video_ids):
+            assert split_of[source] == split  # no source outside its split
+            assert ff.class_names[label] == by_name[source].category and sub == by_name[source].subcategory
+            assert vid.split("/")[-1].startswith(source.replace(":", "-"))
+    assert "features (D)" in capsys.readouterr().out
+
+
+def test_a_second_build_renders_nothing_and_extracts_nothing(built, tmp_path, monkeypatch):
+    (a, _), _ = built
+    calls = []
+    monkeypatch.setattr(realclips, "write_video", lambda *args, **kw: calls.append(1))
+    report = realclips.build(a, TINY, frames=4, backbone=_colour_backbone(), progress=False)
+    assert calls == [] and all(r.get("up_to_date") for r in report["splits"].values())
+    assert realclips.render_tree(a / "videos", TINY, progress=False)["rendered"] is False
+    # the same folder with other settings is rendered again (here into the stub, in a copy of the stamp's folder)
+    other = tmp_path / "videos"
+    other.mkdir()
+    (other / realclips.STAMP).write_bytes((a / "videos" / realclips.STAMP).read_bytes())
+    assert realclips.render_tree(other, realclips.Settings(seed=1, scale=0.05, min_seconds=0.5, max_seconds=1.0),
+                                 progress=False)["rendered"] is True
+    assert len(calls) == len(realclips.SOURCES)
