@@ -96,10 +96,17 @@ def test_a_second_build_renders_nothing_and_extracts_nothing(built, tmp_path, mo
     report = realclips.build(a, TINY, frames=4, backbone=_colour_backbone(), progress=False)
     assert calls == [] and all(r.get("up_to_date") for r in report["splits"].values())
     assert realclips.render_tree(a / "videos", TINY, progress=False)["rendered"] is False
-    # the same folder with other settings is rendered again (here into the stub, in a copy of the stamp's folder)
+    # a tree of other settings is replaced, not added to: nothing of the old tree is left (here into the stub)
     other = tmp_path / "videos"
     other.mkdir()
     (other / realclips.STAMP).write_bytes((a / "videos" / realclips.STAMP).read_bytes())
+    (other / "train" / "Gaming" / "sports").mkdir(parents=True)
+    (other / "train" / "Gaming" / "sports" / "ale-pong-000.mp4").write_bytes(b"an old clip")
     assert realclips.render_tree(other, realclips.Settings(seed=1, scale=0.05, min_seconds=0.5, max_seconds=1.0),
                                  progress=False)["rendered"] is True
-    assert len(calls) == len(realclips.SOURCES)
+    assert len(calls) == len(realclips.SOURCES) and not list(other.rglob("*.mp4"))
+    mine = tmp_path / "mine"
+    (mine / "holiday").mkdir(parents=True)
+    with pytest.raises(ParameterError, match=r"mine: holds files that vidstudy realclips did not write"):
+        realclips.render_tree(mine, TINY, progress=False)
+    assert (mine / "holiday").is_dir()

@@ -21,7 +21,8 @@ encoded (MPEG-4 Part 2, :data:`CODEC`) as ``VIDEO_DIR/{split}/{Category}/{Subcat
 ``subcategories``, ``video_ids`` and ``sources``. Splits are **source-disjoint**: per
 class, the sources are shuffled by the seed and one goes to test, one to val, the rest
 to train. The video tree records the fingerprint of its settings and is rendered again
-only when they change; ``extract`` reuses its split files the same way.
+(from scratch) only when they change or a build was interrupted; a folder that this command did not write is
+refused. ``extract`` reuses its split files the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -104,8 +106,8 @@ def _footage_frames(file_name: str) -> np.ndarray:
 
 
 def _footage(file_name: str) -> Callable:
-    """A window of real footage, at its own frame rate resampled to the clip's length (looping back and forth
-    when the clip is longer than the footage)."""
+    """A window of real footage, every frame or every second one, played back and forth when the clip is longer
+    than the footage."""
     def render(n: int, rng: np.random.Generator) -> np.ndarray:
         frames = _footage_frames(file_name)
         start = int(rng.integers(0, len(frames)))
@@ -373,15 +375,19 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
     clips = plan(settings)
     wanted = fingerprint(settings=dataclasses.asdict(settings), version=VERSION)
     stamp = video_dir / STAMP
-    if stamp.is_file():
+    if stamp.is_file():  # a tree this command wrote: reused when complete with these settings, else replaced
         import json
 
         try:
             recorded = json.loads(stamp.read_text())
         except ValueError:
-            recorded = None
-        if difference(recorded, wanted) is None:
+            recorded = {}
+        if recorded.get("complete") and difference(recorded.get("inputs"), wanted) is None:
             return {"clips": clips, "rendered": False}
+        shutil.rmtree(video_dir)
+    elif video_dir.exists() and any(video_dir.iterdir()):
+        raise ParameterError(f"{video_dir}: holds files that vidstudy realclips did not write; choose another OUT_DIR.")
+    write_json(stamp, {"inputs": wanted, "complete": False})  # first: an interrupted tree is known as this command's
     by_name = {s.name: s for s in SOURCES}
     sources: dict[str, dict[str, str]] = {}
     for clip in tqdm(clips, desc="render clips", unit="clip", disable=not progress):
@@ -390,7 +396,7 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
         write_video(path, frames, fps=FPS, codec=CODEC)
         sources.setdefault(clip["split"], {})[f"{clip['category']}/{clip['subcategory']}/{clip['stem']}"] = clip["source"]
     write_json(video_dir / "sources.json", sources)
-    write_json(stamp, wanted)  # last: a tree without it is rendered again
+    write_json(stamp, {"inputs": wanted, "complete": True})  # last: an incomplete tree is rendered again
     return {"clips": clips, "rendered": True}
 
 
