@@ -292,7 +292,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int 
                 stream.codec_context.gop_size = int(gop)
             for i, img in enumerate(itertools.chain([first], frames)):
                 frame = av.VideoFrame.from_ndarray(np.asarray(img), format="rgb24")
-                frame.pts = i  # explicit timestamps: without them the encoder's rate control varies from run to run
+                frame.pts = i  # one tick of the stream's rate per frame, stated rather than left to the encoder
                 for packet in stream.encode(frame):
                     out.mux(packet)
             for packet in stream.encode():
