@@ -129,6 +129,17 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     }
 
 
+def bootstrap_statistic(statistic, n: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Percentile-bootstrap CI of ``statistic(rows)`` over ``n`` videos resampled with replacement (``rows`` an index
+    array; the point estimate uses ``arange(n)``): ``{"ci": [point, low, high], "p_value"}``, the two-sided bootstrap
+    p-value of the statistic being 0, as in :func:`paired_comparison`."""
+    rng = np.random.default_rng(seed)
+    draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_boot)])
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    return {"ci": [float(statistic(np.arange(n))), *map(float, np.percentile(draws, q))],
+            "p_value": min(1.0, (2 * min(int(np.sum(draws <= 0)), int(np.sum(draws >= 0))) + 1) / (n_boot + 1))}
+
+
 def _paired_samples(y_true, pred_a, pred_b, num_classes: int, size: int, n_boot: int, seed: int):
     """Bootstrap differences ``b - a`` in accuracy and macro F1 (fractions) over resamples of ``size`` videos."""
     rng = np.random.default_rng(seed)

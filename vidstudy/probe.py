@@ -43,18 +43,23 @@ def video_statistics(ff: FeatureFile, kind: str = "mean", shuffle_seed: int | No
     return np.stack(rows)
 
 
+def fit_predict(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray) -> np.ndarray:
+    """The probe's classifier (standardised features, L2 logistic regression, C=0.1) fitted and applied."""
+    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    return clf.fit(train_x, train_y).predict(test_x)
+
+
 def run_probe(train: FeatureFile, test: FeatureFile, kind: str = "mean", shuffle_seed: int | None = None) -> dict:
-    """Fit the probe on ``train``, score it on ``test``: accuracy, macro-F1, per-class F1."""
+    """Fit the probe on ``train``, score it on ``test``: accuracy, macro-F1, per-class F1, and the test predictions."""
     if len(np.unique(train.labels)) < 2:
         raise VidstudyError(f"{train.path}: the probe needs training videos of at least two classes, "
                             f"this file has {len(train)} video(s) of {len(np.unique(train.labels))} class.")
-    clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
-    clf.fit(video_statistics(train, kind, shuffle_seed), train.labels)
-    pred = clf.predict(video_statistics(test, kind, shuffle_seed))
+    pred = fit_predict(video_statistics(train, kind, shuffle_seed), train.labels, video_statistics(test, kind, shuffle_seed))
     per_class = f1_score(test.labels, pred, average=None, labels=range(test.num_classes))
     return {
         "probe": kind,
         "accuracy": float(np.mean(pred == test.labels)),
         "macro_f1": float(per_class.mean()),
         "per_class_f1": dict(zip(test.class_names, map(float, per_class))),
+        "predictions": pred.astype(int).tolist(),
     }

@@ -262,3 +262,33 @@ def confusion_figure(ensemble: np.ndarray, members: dict, class_names: Sequence[
         ax.set_title(name, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def plot_claims(ax, names: Sequence[str], by_data: dict) -> None:
+    """Each claim's difference and 95 % CI for each dataset (``{label: [[point, lo, hi], ...]}``), rows offset
+    per dataset, with 0 marked."""
+    y = np.arange(len(names))[::-1].astype(float)
+    for k, (label, cis) in enumerate(by_data.items()):
+        yy = y + 0.18 * (1 - 2 * k) if len(by_data) == 2 else y
+        colour = f"C{k}"
+        for j, (d, lo, hi) in enumerate(cis):
+            ax.plot([lo, hi], [yy[j]] * 2, color=colour, linewidth=3, solid_capstyle="butt", label=label if j == 0 else None)
+            ax.plot([d], [yy[j]], "o", color="white", markeredgecolor=colour, markersize=6)
+    ax.axvline(0, color="tab:red", linestyle=":")
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    ax.set_xlabel("difference (points), 95 % CI")
+    ax.legend(loc="lower right", fontsize="small")
+
+
+def plot_source_recall(ax, rows: Sequence[dict]) -> None:
+    """Held-out and in-source recall of each source (rows of :func:`vidstudy.study.crosssource.per_source`),
+    grouped by class."""
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y + 0.2, [r["held-out recall (%)"] for r in rows], height=0.4, label="source held out")
+    ax.barh(y - 0.2, [r["in-source recall (%)"] for r in rows], height=0.4, label="other clips of a seen source")
+    ax.set_yticks(y)
+    ax.set_yticklabels([f"{r['source']} ({r['class']})" for r in rows], fontsize=8)
+    ax.set_xlabel("recall (%)")
+    ax.set_xlim(0, 100)
+    ax.legend(loc="lower right", fontsize="small")

@@ -36,7 +36,7 @@ from ..runs import atomic_path, write_json
 PACKAGE = Path(__file__).resolve().parents[1]  # vidstudy/
 BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
 CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
-            "07_recipes", "08_video_features")
+            "07_recipes", "08_video_features", "09_real_features")
 DEFAULT_PARAMS = {"data_dir": "", "run_dir": "runs/book", "preset": "cpu", "members": 4, "epochs": 0,
                   "seed_base": 42, "smoke": False, "device": "auto", "shape": "default"}
 SMOKE_PARAMS = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True}

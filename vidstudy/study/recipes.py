@@ -48,7 +48,7 @@ RECIPES: dict[str, list[str]] = {
     "original + schedule": [o for o in ORIGINAL if not o.startswith("train.schedule")],
     "original + single rebalancer": [o for o in ORIGINAL if not o.startswith("train.balance")] + ["train.balance=sampler"],
 }
-# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 6 seeds fit the CPU budget;
+# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 4 seeds fit the CPU budget;
 # at the paper scale, the original's model (the paper preset's architecture).
 SCALES: dict[str, list[str]] = {
     "study": ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"],

@@ -1,0 +1,189 @@
+"""Generalisation across sources: leave one source out per class, and how much it costs.
+
+A dataset whose files record each video's ``sources`` (``vidstudy realclips``) is pooled
+over its three splits. Fold ``k`` holds out, in every class, the ``k``-th of that class's
+sources (sorted by name; a class with fewer sources than folds wraps round), so a fold's
+held-out clips are unseen sources of all four classes, and every source is held out at
+least once; there are as many folds as the class with the most sources has sources.
+
+The clips of the other sources are split, source by source, into an in-source test
+(``IN_SOURCE_FRACTION``), a validation set of the same size (early stopping and the
+checkpoint) and training. One model is trained per fold (the chapter's config with one
+member), and the two probes are fitted on the same training clips. Each fold's test file
+holds its in-source test clips and its held-out sources' clips, so one prediction pass
+scores both: the gap between them is what meeting a new source costs.
+
+Clips of one source are not independent (the same game, the same photograph), so the
+scores' CIs come from a bootstrap over **sources**, resampled within each class
+(:func:`source_bootstrap`), not over clips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..config import RunConfig
+from ..errors import VidstudyError
+from ..features import FeatureFile, feature_file_name, load_splits, write_feature_file
+from ..fingerprint import difference, fingerprint, input_key
+from ..predictions import build_predictions, is_current, load_predictions
+from ..probe import PROBES, run_probe
+from ..train import train_ensemble
+
+IN_SOURCE_FRACTION = 0.15  # of each kept source's clips, for the in-source test (and as much again for val)
+SYSTEMS = ("model", *PROBES)  # the fold's trained model, then the probes
+
+
+def pooled(data_dir) -> dict:
+    """The three split files of ``data_dir`` as one set of arrays (features padded to one length)."""
+    files = load_splits(data_dir)
+    if any(f.sources is None for f in files.values()):
+        lacking = next(f.path for f in files.values() if f.sources is None)
+        raise VidstudyError(f"{lacking}: has no 'sources' dataset; leaving sources out needs each video's source "
+                            f"(vidstudy realclips writes it).")
+    t = max(f.max_frames for f in files.values())
+    feats = [np.pad(f.padded(), ((0, 0), (0, t - f.max_frames), (0, 0))) for f in files.values()]
+    first = next(iter(files.values()))
+    return {"features": np.concatenate(feats), "labels": np.concatenate([f.labels for f in files.values()]),
+            "num_frames": np.concatenate([f.num_frames for f in files.values()]),
+            "sources": [s for f in files.values() for s in f.sources],
+            "subcategories": [s for f in files.values() for s in (f.subcategories or [""] * len(f))],
+            "video_ids": [v for f in files.values() for v in (f.video_ids or [f"{f.path.stem}-{i}" for i in range(len(f))])],
+            "mapping": first.category_mapping, "multi_scale": first.multi_scale,
+            "key": input_key(fingerprint({split: f.path for split, f in files.items()}))}  # content, not paths
+
+
+def class_sources(sources, labels) -> dict[int, list[str]]:
+    """``{class: its sources, sorted}``."""
+    out: dict[int, set] = {}
+    for s, y in zip(sources, labels):
+        out.setdefault(int(y), set()).add(s)
+    return {c: sorted(v) for c, v in sorted(out.items())}
+
+
+def folds(sources, labels) -> list[list[str]]:
+    """The held-out sources of each fold: the ``k``-th source of every class (wrapping round)."""
+    per_class = class_sources(sources, labels)
+    if min(len(v) for v in per_class.values()) < 2:
+        short = next(c for c, v in per_class.items() if len(v) < 2)
+        raise VidstudyError(f"class {short} has a single source; leaving one out needs at least two.")
+    k = max(len(v) for v in per_class.values())
+    return [[v[i % len(v)] for v in per_class.values()] for i in range(k)]
+
+
+def fold_indices(pool: dict, held_out: list[str], seed: int = 0) -> dict[str, np.ndarray]:
+    """``train``, ``val`` and ``test`` row indices of one fold; ``test`` is the in-source test clips then the held-out
+    sources' clips. Each kept source gives ``ceil(IN_SOURCE_FRACTION * n)`` clips to the in-source test and as many
+    to val (drawn by ``seed``)."""
+    sources = np.asarray(pool["sources"])
+    rng = np.random.default_rng([seed, 7])
+    train, val, test_in = [], [], []
+    for source in sorted(set(pool["sources"]) - set(held_out)):
+        rows = np.flatnonzero(sources == source)[rng.permutation(int(np.sum(sources == source)))]
+        n = min(math.ceil(IN_SOURCE_FRACTION * len(rows)), len(rows) // 2)
+        test_in += rows[:n].tolist()
+        val += rows[n:2 * n].tolist()
+        train += rows[2 * n:].tolist()
+    out = np.flatnonzero(np.isin(sources, held_out))
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.concatenate([np.sort(test_in), out])}
+
+
+def _write_split(pool: dict, rows: np.ndarray, path: Path, key: dict) -> FeatureFile:
+    """One fold file, written only when it records other inputs (the pooled files' content key, its rows)."""
+    wanted = fingerprint(source=key, rows=rows.tolist())
+    if path.is_file() and difference(FeatureFile(path).subset, wanted) is None:
+        return FeatureFile(path)
+    write_feature_file(path, pool["features"][rows], pool["labels"][rows], pool["num_frames"][rows], pool["mapping"],
+                       multi_scale=pool["multi_scale"], provenance={"subset": wanted},
+                       subcategories=[pool["subcategories"][i] for i in rows],
+                       video_ids=[pool["video_ids"][i] for i in rows], sources=[pool["sources"][i] for i in rows])
+    return FeatureFile(path)
+
+
+def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: int = 0, device: str = "auto") -> dict:
+    """Train (or reuse) one fold's model in ``folder/run``, fit the probes, and predict the fold's test clips.
+
+    Returns ``{"held_out", "labels", "sources", "held" (bool per test clip), "model", "mean", "temporal"}``, the
+    last three the test predictions."""
+    folder = Path(folder)
+    idx = fold_indices(pool, held_out, seed)
+    files = {split: _write_split(pool, rows, folder / "data" / feature_file_name(split), pool["key"])
+             for split, rows in idx.items()}
+    run = folder / "run"
+    train_ensemble(dataclasses.replace(config, members=1), files["train"], files["val"], run, resume=True, plots=False,
+                   quiet=True, device=device)
+    if not is_current(run, "test", ["original"]):
+        build_predictions(run, views=["original"], splits=("test",), device=device)
+    test = load_predictions(run, "test")
+    out = {"held_out": list(held_out), "labels": test.labels, "sources": files["test"].sources,
+           "held": np.isin(files["test"].sources, held_out), "model": test.view("original")[0].argmax(1)}
+    for kind in PROBES:
+        out[kind] = np.asarray(run_probe(files["train"], files["test"], kind)["predictions"])
+    return out
+
+
+def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto") -> list[dict]:
+    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`)."""
+    pool = pooled(data_dir)
+    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device)
+            for k, held in enumerate(folds(pool["sources"], pool["labels"]))]
+
+
+def _macro_f1(y: np.ndarray, p: np.ndarray, c: int) -> float:
+    f1 = [2 * np.sum((y == k) & (p == k)) / max(1, np.sum(y == k) + np.sum(p == k)) for k in range(c)]
+    return 100 * float(np.mean(f1))
+
+
+def clip_table(results: list[dict], system: str) -> dict[str, np.ndarray]:
+    """Every scored clip of every fold: ``labels``, ``pred``, ``sources``, ``held`` (held out in that fold)."""
+    return {"labels": np.concatenate([r["labels"] for r in results]), "pred": np.concatenate([r[system] for r in results]),
+            "sources": np.concatenate([np.asarray(r["sources"]) for r in results]),
+            "held": np.concatenate([r["held"] for r in results])}
+
+
+def source_bootstrap(results: list[dict], system: str, num_classes: int, n_boot: int = 1000, seed: int = 0,
+                     level: float = 0.95) -> dict:
+    """Macro-F1 (%) on held-out sources and on in-source clips, and the gap (in-source minus held-out), each
+    ``[point, low, high]``; the CI resamples sources with replacement within each class."""
+    t = clip_table(results, system)
+    per_class = class_sources(t["sources"], t["labels"])
+    rows = {s: (np.flatnonzero((t["sources"] == s) & t["held"]), np.flatnonzero((t["sources"] == s) & ~t["held"]))
+            for v in per_class.values() for s in v}
+
+    def scores(chosen: list[str]) -> tuple[float, float]:
+        held = np.concatenate([rows[s][0] for s in chosen])
+        kept = np.concatenate([rows[s][1] for s in chosen])
+        return (_macro_f1(t["labels"][held], t["pred"][held], num_classes),
+                _macro_f1(t["labels"][kept], t["pred"][kept], num_classes))
+
+    rng = np.random.default_rng(seed)
+    point = scores([s for v in per_class.values() for s in v])
+    draws = np.array([scores([s for v in per_class.values() for s in rng.choice(v, size=len(v))])
+                      for _ in range(n_boot)])
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+
+    def ci(p, samples):
+        return [float(p), *map(float, np.percentile(samples, q))]
+
+    return {"held_out": ci(point[0], draws[:, 0]), "in_source": ci(point[1], draws[:, 1]),
+            "gap": ci(point[1] - point[0], draws[:, 1] - draws[:, 0]), "n_boot": n_boot, "sources": len(rows)}
+
+
+def per_source(results: list[dict], system: str, class_names: list[str]) -> list[dict]:
+    """Each source's held-out recall (%) and the class its misclassified clips went to most, and its in-source recall."""
+    t = clip_table(results, system)
+    out = []
+    for c, sources in class_sources(t["sources"], t["labels"]).items():
+        for s in sources:
+            held = (t["sources"] == s) & t["held"]
+            kept = (t["sources"] == s) & ~t["held"]
+            wrong = t["pred"][held & (t["pred"] != c)]
+            out.append({"class": class_names[c], "source": s, "held-out clips": int(held.sum()),
+                        "held-out recall (%)": 100 * float(np.mean(t["pred"][held] == c)),
+                        "mistaken for": class_names[int(np.bincount(wrong).argmax())] if wrong.size else "",
+                        "in-source recall (%)": 100 * float(np.mean(t["pred"][kept] == c)) if kept.any() else float("nan")})
+    return out
