@@ -185,3 +185,19 @@ def test_the_gpu_configuration_is_valid_and_a_missing_gpu_is_one_line(tmp_path, 
     with pytest.raises(ParameterError, match=r"^shape must be one of default, paper, smoke, got 'huge'\.$"):
         resolve_params(params)
 
+
+
+def test_every_chapter_takes_the_runner_parameters_and_ray_without_the_extra_is_one_line(tmp_path, monkeypatch):
+    from vidstudy import cluster
+    from vidstudy.errors import ParameterError
+    from vidstudy.study.book import DEFAULT_PARAMS, resolve_params
+
+    for chapter in CHAPTERS:
+        nb = nbformat.read(REPO / "notebooks" / f"{chapter}.ipynb", as_version=4)
+        (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        names = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
+        assert names == list(DEFAULT_PARAMS), chapter
+    monkeypatch.setattr(cluster, "available", lambda: False)
+    assert resolve_params(smoke=True)["ray"] == ""  # the smoke book trains here and needs no Ray
+    with pytest.raises(ParameterError, match=r"^ray is 'local' .* pip install 'vidstudy\[ray\]', or set ray: \"\""):
+        resolve_params()

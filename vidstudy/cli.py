@@ -88,14 +88,15 @@ def _cmd_train(args) -> None:
     from .features import load_splits
     from .train import train_ensemble
 
-    device = _device(args)
+    device = _device(args) if args.ray is None else args.device  # on a cluster each task picks its own
     config = build(args.preset, members=args.members, epochs=args.epochs, seed_base=args.seed_base, workers=args.workers,
                    overrides=args.set)
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
                                plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet,
-                               device=device, checkpoint_every=args.checkpoint_every)
+                               device=device, checkpoint_every=args.checkpoint_every, ray=args.ray,
+                               cpus_per_member=args.cpus_per_member, gpus_per_member=args.gpus_per_member)
     for s in summaries:
         flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
         print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
@@ -198,12 +199,18 @@ def _cmd_extract(args) -> None:
     t0 = time.perf_counter()
     report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, device),
                      device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
-                     batch_size=args.batch_size, workers=args.workers, progress=not args.quiet)
+                     batch_size=args.batch_size, workers=args.workers, progress=not args.quiet, ray=args.ray)
     for split, r in report["splits"].items():
         state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"
         print(f"{split}: {r['videos_written']} of {r['videos_found']} videos -> {r['file']} ({state}; "
               f"{len(r['skipped'])} skipped)")
     print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _ray_option(parser, what: str) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help=f"run on a Ray cluster: {what}; ADDRESS as `ray start --head` prints it, or none for a "
+                             f"cluster started on this machine (needs the ray extra)")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -251,6 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
                    help="write the resume checkpoint every N epochs and after the last (default 1)")
     _device_option(t, "training")
+    _ray_option(t, "the members run side by side as Ray tasks")
+    t.add_argument("--cpus-per-member", type=int, default=1, metavar="N",
+                   help="with --ray: CPUs (torch threads) each member's task declares (default 1)")
+    t.add_argument("--gpus-per-member", type=float, default=0.0, metavar="G",
+                   help="with --ray: GPUs each member's task declares, a fraction shares one (default 0)")
     t.set_defaults(func=_cmd_train)
     pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")
     pd_.add_argument("run_dir", type=Path)
@@ -286,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
     ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
     ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    _ray_option(ex, "decoding runs as Ray tasks and the backbone in a pool of Ray actors")
     ex.set_defaults(func=_cmd_extract)
     rc = sub.add_parser("realclips", help="a dataset of real video frames (Atari games, real footage and photographs, "
                                           "screens, cartoons) in the study's four classes, as feature files")

@@ -351,7 +351,8 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
-                   device: str | torch.device = "auto", checkpoint_every: int = 1) -> list[dict]:
+                   device: str | torch.device = "auto", checkpoint_every: int = 1, ray: str | None = None,
+                   cpus_per_member: int = 1, gpus_per_member: float = 0.0) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``,
     on ``device`` (:func:`vidstudy.device.resolve_device`), writing the resume checkpoint every ``checkpoint_every`` epochs
     (see :func:`train_single_model`).
@@ -367,11 +368,19 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     started with; otherwise one error names what differs and nothing in ``run_dir``
     changes. Finished members (with ``summary.json``) are then reused and a started
     one continues from its last checkpoint. The run's members are exactly ``config.members``.
+
+    With ``ray`` (a cluster address, or ``local``) the members still to train run side by side as Ray tasks of
+    ``cpus_per_member`` CPUs (torch threads) and ``gpus_per_member`` GPUs each (:func:`vidstudy.cluster.train_members`),
+    into the same layout; ``device`` is then chosen in each task (``auto``: the GPU Ray gave it, if any).
     """
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
     config.validate()
-    device = resolve_device(device, "device")
+    device = resolve_device(device, "device") if ray is None else device
+    if ray is not None:
+        from .cluster import require
+
+        require(ray)  # refused before anything is written when Ray is missing; joined only when a member needs training
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
     if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
@@ -407,21 +416,32 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     fresh, had_dir = not cfg_path.exists(), run_dir.exists()
     write_json(cfg_path, config.to_dict())
     write_json(run_dir / DATA_FILE, data)
-    summaries = []
+    by_index: dict[int, dict] = {}
+    jobs = []
+    for i in range(config.members):
+        mdir = member_dir(run_dir, i)
+        if resume and (mdir / SUMMARY_FILE).exists():
+            by_index[i] = read_summary(mdir)
+        else:
+            jobs.append({"index": i, "seed": config.seed_base + i, "out_dir": mdir,
+                         "kwargs": dict(resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
+                                        init_checkpoint=inits.get(f"init_{i}"), device=device,
+                                        checkpoint_every=checkpoint_every)})
     try:
-        for i in range(config.members):
-            mdir = member_dir(run_dir, i)
-            if resume and (mdir / SUMMARY_FILE).exists():
-                summaries.append(read_summary(mdir))
-                continue
-            summaries.append(train_single_model(config, train_data, val_data, config.seed_base + i, mdir,
-                                                resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                                init_checkpoint=inits.get(f"init_{i}"), device=device,
-                                                checkpoint_every=checkpoint_every))
+        if ray is None:
+            for job in jobs:
+                by_index[job["index"]] = train_single_model(config, train_data, val_data, job["seed"], job["out_dir"],
+                                                            **job["kwargs"])
+        elif jobs:
+            from .cluster import train_members
+
+            done = train_members(ray, config, train_data.path, val_data.path, jobs, cpus_per_member, gpus_per_member)
+            by_index.update({job["index"]: summary for job, summary in zip(jobs, done)})
     except Exception:
         if fresh:
             _forget_unstarted_run(run_dir, remove_dir=not had_dir)
         raise
+    summaries = [by_index[i] for i in range(config.members)]
     write_json(run_dir / "members_summary.json", summaries)
     return summaries
 

@@ -287,11 +287,28 @@ def _readable_skip(path: Path) -> bool:
         return False
 
 
+def _local_features(paths: Sequence[Path], sampling: Sampling, workers: int, backbone: Callable, batch_size: int):
+    """Yield ``(features or None, skip reason, frames)`` per path, in order: ``workers`` processes decode, the backbone
+    runs here."""
+    decoded = _decoded(paths, sampling, workers)
+    try:
+        for frames, reason in decoded:
+            if frames is None:
+                yield None, reason, 0
+            else:
+                yield _frame_features(backbone, frames, batch_size), None, len(frames)
+    finally:
+        decoded.close()
+
+
 def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
-                  settings: dict, *, inputs_key: str, batch_size: int, workers: int, progress: bool) -> dict:
+                  settings: dict, *, inputs_key: str, batch_size: int, workers: int, progress: bool,
+                  ray: str | None = None, ray_backbone: Callable | None = None) -> dict:
     """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry.
 
-    ``inputs_key`` (:func:`split_inputs` of ``items`` and ``settings``) is recorded in the file.
+    ``inputs_key`` (:func:`split_inputs` of ``items`` and ``settings``) is recorded in the file. With ``ray`` (a
+    cluster address or ``local``) decoding and the backbone run on the cluster (:func:`vidstudy.cluster.embed_videos`,
+    with ``ray_backbone``, ``None`` for EfficientNet-Lite0 built on each actor).
     """
     from tqdm import tqdm
 
@@ -318,20 +335,26 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
     frames_done = 0
     bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    decoded = _decoded([it.path for it in todo], sampling, workers)
+    paths = [it.path for it in todo]
+    if ray is None:
+        results = _local_features(paths, sampling, workers, backbone, batch_size)
+    else:
+        from ..cluster import embed_videos
+
+        results = embed_videos(ray, paths, sampling, ray_backbone, batch_size)
     try:
-        for it, (frames, reason) in zip(todo, decoded):
+        for it, (feats, reason, count) in zip(todo, results):
             key = keys[it.video_id]
-            if frames is None:
+            if feats is None:
                 _warn(f"{it.path}: skipped, {reason}.")
                 write_json(partial / f"{key}.skip.json", {"path": str(it.path), "reason": reason})
             else:
-                _save_array(partial / f"{key}.npy", _frame_features(backbone, frames, batch_size))
-                frames_done += len(frames)
+                _save_array(partial / f"{key}.npy", feats)
+                frames_done += count
             bar.update(1)
             bar.set_postfix(frames_per_s=f"{frames_done / max(time.perf_counter() - t0, 1e-9):.1f}")
     finally:
-        decoded.close()
+        results.close()
         bar.close()
     seconds = time.perf_counter() - t0
 
@@ -388,6 +411,7 @@ def extract(
     workers: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    ray: str | None = None,
 ) -> dict:
     """Extract every split of ``video_dir`` into ``out_dir``; returns the report (also written).
 
@@ -395,7 +419,9 @@ def extract(
     features (default: :func:`vidstudy.extraction.backbone.lite0_backbone` on ``device``: ``auto``, ``cpu``,
     ``cuda`` or ``cuda:N``);
     frames are decoded at its ``input_size`` attribute when it has one, else at
-    ``sampling.frame_size``. ``workers`` processes decode videos in parallel.
+    ``sampling.frame_size``. ``workers`` processes decode videos in parallel. With ``ray`` (a cluster
+    address, or ``local``) decoding and the backbone run on a Ray cluster instead (:mod:`vidstudy.cluster`;
+    the default backbone is then built on each actor's own device); the files are the same.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ParameterError(f"batch_size (--batch-size) must lie in [1, {MAX_BATCH}], got {batch_size}.")
@@ -404,7 +430,12 @@ def extract(
                              f"machine's CPUs), got {workers}.")
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ParameterError(f"{out_dir}: output folder is a file, not a folder.")
+    if ray is not None:
+        from ..cluster import require
+
+        require(ray)  # refused here, before anything is written, when Ray is missing; joined when a video needs it
     found, mapping = scan_videos(video_dir, splits, out_dir)
+    ray_backbone = backbone
     if backbone is None:
         from .backbone import lite0_backbone
 
@@ -432,7 +463,8 @@ def extract(
             report["splits"][split] = {**old["splits"][split], "up_to_date": True}
             continue
         entry = extract_split(split, items, mapping, out_dir, backbone, settings, batch_size=batch_size,
-                              workers=workers, progress=progress, inputs_key=inputs_key)
+                              workers=workers, progress=progress, inputs_key=inputs_key, ray=ray,
+                              ray_backbone=ray_backbone)
         report["splits"][split] = entry
         write_json(report_path, report)
         if entry["file"] is None:

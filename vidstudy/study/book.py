@@ -38,8 +38,9 @@ BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
 CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
             "07_recipes", "08_video_features", "09_real_features")
 DEFAULT_PARAMS = {"data_dir": "", "run_dir": "runs/book", "preset": "cpu", "members": 4, "epochs": 0,
-                  "seed_base": 42, "smoke": False, "device": "auto", "shape": "default"}
-SMOKE_PARAMS = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True}
+                  "seed_base": 42, "smoke": False, "device": "auto", "shape": "default", "ray": "local"}
+# The smoke book trains here, one member after another: a Ray cluster per chapter would cost more than its tiny runs.
+SMOKE_PARAMS = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True, "ray": ""}
 HIDDEN_TAGS = ("parameters", "injected-parameters")
 
 
@@ -83,6 +84,12 @@ def resolve_params(params_file: Path | None = None, data: Path | None = None, sm
           seed_base=params["seed_base"])  # the chapters' config: a bad value is refused before anything runs
     resolve_device(params["device"], "device")
     shape_config(params["shape"])
+    if params["ray"]:
+        from ..cluster import available
+
+        if not available():
+            raise ParameterError(f"ray is {params['ray']!r} (members train on a Ray cluster) but Ray is not installed: "
+                                 f"pip install 'vidstudy[ray]', or set ray: \"\" in a parameters file to train here.")
     if params["epochs"] < 0:
         raise ParameterError(f"epochs must be 0 (the preset's) or more, got {params['epochs']}.")
     return params

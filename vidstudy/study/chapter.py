@@ -40,9 +40,10 @@ def run_folder(run_dir: str | Path, data_dir: str | Path, config: RunConfig) -> 
 
 
 def setup(data_dir: str, run_dir: str, preset: str, members: int, epochs: int, seed_base: int,
-          smoke: bool, device: str = "auto", shape: str = "default") -> tuple[Path, RunConfig, Path]:
+          smoke: bool, device: str = "auto", shape: str = "default", ray: str = "") -> tuple[Path, RunConfig, Path]:
     """``(data folder, config, run folder)`` from a chapter's parameters (``epochs`` 0 keeps the preset's); a
-    ``device`` this machine does not have is refused here, before anything runs."""
+    ``device`` this machine does not have is refused here, before anything runs. ``ray`` (where members train,
+    :func:`ensure_run`) does not change what is trained."""
     from ..device import resolve_device
 
     resolve_device(device, "device")
@@ -51,8 +52,9 @@ def setup(data_dir: str, run_dir: str, preset: str, members: int, epochs: int, s
     return data, config, run_folder(run_dir, data, config)
 
 
-def ensure_run(config: RunConfig, data_dir, run_dir, device: str = "auto") -> list[dict]:
-    """Train the ensemble into ``run_dir`` on ``device``, or reuse it when it is finished with the same config and data."""
+def ensure_run(config: RunConfig, data_dir, run_dir, device: str = "auto", ray: str = "") -> list[dict]:
+    """Train the ensemble into ``run_dir`` on ``device`` (its members side by side on the Ray cluster ``ray``, when
+    given: :mod:`vidstudy.cluster`), or reuse it when it is finished with the same config and data."""
     files = load_splits(data_dir, ("train", "val"))
     return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True,
-                          device=device)
+                          device=device, ray=ray or None)

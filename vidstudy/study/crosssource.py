@@ -104,7 +104,8 @@ def _write_split(pool: dict, rows: np.ndarray, path: Path, key: dict) -> Feature
     return FeatureFile(path)
 
 
-def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: int = 0, device: str = "auto") -> dict:
+def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: int = 0, device: str = "auto",
+             ray: str = "") -> dict:
     """Train (or reuse) one fold's model in ``folder/run``, fit the probes, and predict the fold's test clips.
 
     Returns ``{"held_out", "labels", "sources", "held" (bool per test clip), "model", "mean", "temporal"}``, the
@@ -115,7 +116,7 @@ def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: i
              for split, rows in idx.items()}
     run = folder / "run"
     train_ensemble(dataclasses.replace(config, members=1), files["train"], files["val"], run, resume=True, plots=False,
-                   quiet=True, device=device)
+                   quiet=True, device=device, ray=ray or None)
     if not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",), device=device)
     test = load_predictions(run, "test")
@@ -126,10 +127,11 @@ def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: i
     return out
 
 
-def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto") -> list[dict]:
-    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`)."""
+def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto", ray: str = "") -> list[dict]:
+    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`; with ``ray``, each fold's model is
+    a Ray task)."""
     pool = pooled(data_dir)
-    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device)
+    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device, ray)
             for k, held in enumerate(folds(pool["sources"], pool["labels"]))]
 
 

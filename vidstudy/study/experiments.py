@@ -25,13 +25,14 @@ from ..tta import BASE_VIEWS
 
 
 def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile,
-                 views: list[str], init_from: Path | None = None, device: str = "auto") -> tuple[Predictions, float]:
+                 views: list[str], init_from: Path | None = None, device: str = "auto",
+                 ray: str = "") -> tuple[Predictions, float]:
     """Train (or reuse) a variant run on ``device`` and return its test predictions and training seconds."""
     out = Path(run_dir) / "experiments" / name
     views = list(views)
     # resume=True trains what is missing and reuses finished members of the same config.
     summaries = train_ensemble(config, train, val, out, resume=True, plots=False, quiet=True, init_from=init_from,
-                               test_file=run_split_file(run_dir, "test"), device=device)
+                               test_file=run_split_file(run_dir, "test"), device=device, ray=ray or None)
     store, _ = ensure_predictions(out, views, device=device)
     return store["test"], sum(s["wall_time_s"] for s in summaries)
 
@@ -42,21 +43,23 @@ FORMER_TEST_SIZE = 300  # test videos of the default data before it was sized fo
 
 
 def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, views=("original",), boost: float = ANIMATION_BOOST,
-                       epochs: int = 3, lr: float = 3e-4, device: str = "auto"):
+                       epochs: int = 3, lr: float = 3e-4, device: str = "auto", ray: str = ""):
     """(a) Fine-tune every member from its best checkpoint with the Animation class weight times ``boost``;
     predictions are stored for ``views``."""
     cfg = read_config(run_dir)
     animation = class_index(train.class_names, "Animation")
     boost_vec = tuple(boost if c == animation else 1.0 for c in range(train.num_classes))
     cfg.train = dataclasses.replace(cfg.train, epochs=epochs, lr=lr, warmup_epochs=0, patience=epochs, class_boost=boost_vec)
-    return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, views, init_from=Path(run_dir), device=device)
+    return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, views, init_from=Path(run_dir), device=device,
+                        ray=ray)
 
 
-def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, views=("original",), device: str = "auto"):
+def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, views=("original",), device: str = "auto",
+                         ray: str = ""):
     """(b) Retrain the ensemble with subcategory-balanced sampling within each class (same seeds)."""
     cfg = read_config(run_dir)
     cfg.train = dataclasses.replace(cfg.train, sampling="subcategory")
-    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, views, device=device)
+    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, views, device=device, ray=ray)
 
 
 def animation_subsequence_tta(test: Predictions, animation: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -48,7 +48,7 @@ RECIPES: dict[str, list[str]] = {
     "original + schedule": [o for o in ORIGINAL if not o.startswith("train.schedule")],
     "original + single rebalancer": [o for o in ORIGINAL if not o.startswith("train.balance")] + ["train.balance=sampler"],
 }
-# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 4 seeds fit the CPU budget;
+# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 6 seeds fit the CPU budget;
 # at the paper scale, the original's model (the paper preset's architecture).
 SCALES: dict[str, list[str]] = {
     "study": ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"],
@@ -120,33 +120,34 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
 
 
 def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True,
-                     device: str = "auto") -> Path:
-    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device)
+                     device: str = "auto", ray: str = "") -> Path:
+    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device, ray=ray or None)
     if store and not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",), device=device)
     return run
 
 
 def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
-                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto") -> dict[str, Path]:
+                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto", ray: str = "") -> dict[str, Path]:
     """Train every recipe at ``scale`` on ``device`` (reusing finished runs) and store its test predictions
     (original view).
 
     The test file is the one beside ``val``.
     """
     return {name: _train_and_store(Path(study_dir) / name.replace(" ", "_").replace("+", "plus"),
-                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device)
+                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device, ray=ray)
             for name in recipes}
 
 
 def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
-                         seed_base: int = 42, device: str = "auto") -> Path:
+                         seed_base: int = 42, device: str = "auto", ray: str = "") -> Path:
     """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder.
 
     Its question is answered on validation (collapse is judged there), so no test predictions are made."""
     out = Path(study_dir) / "collapse_attempt"
     subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
-    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False, device=device)
+    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False, device=device,
+                            ray=ray)
 
 
 def epochs_collapsed(history: dict) -> int:

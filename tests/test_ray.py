@@ -1,0 +1,136 @@
+"""Extraction and training on a Ray cluster (a local one: 2 CPUs, loopback, no dashboard, no usage statistics)."""
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from test_extract import SAMPLING, _clip, _colour_backbone, _same_file
+
+from vidstudy import cluster
+from vidstudy.cli import main
+from vidstudy.config import build
+from vidstudy.errors import ParameterError
+from vidstudy.extraction.extract import PARTIAL_DIR, REPORT_NAME, extract
+from vidstudy.extraction.video import write_video
+from vidstudy.features import feature_file_name, load_splits
+from vidstudy.train import train_ensemble
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local cluster for this module; the test helpers travel by value (workers cannot import tests/)."""
+    import ray
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    import test_extract
+
+    ray.cloudpickle.register_pickle_by_value(test_extract)
+    yield cluster.connect(cluster.LOCAL)
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    root = tmp_path_factory.mktemp("rayvideos")
+    for split, count in (("train", 3), ("val", 2)):
+        for cat, sub, kind in (("Animation", "cartoon", "disc"), ("Flat_Content", "slides", "text")):
+            for i in range(count):
+                write_video(root / split / cat / sub / f"{kind}{i}.mp4", _clip(kind, 8 + 2 * i, seed=i))
+    bad = root / "train" / "Animation" / "cartoon"
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "corrupt.avi").write_bytes(np.random.default_rng(0).integers(0, 255, 4000, dtype=np.uint8).tobytes())
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_files(videos, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local")
+    return out, extract(videos, out, backbone=_colour_backbone(), sampling=SAMPLING, progress=False)
+
+
+def test_extraction_through_ray_equals_the_local_path_and_reports_bad_videos(ray_cluster, videos, local_files, tmp_path):
+    local, local_report = local_files
+    report = extract(videos, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    for split in ("train", "val"):
+        _same_file(tmp_path / feature_file_name(split), local / feature_file_name(split))  # arrays and attributes
+        assert report["splits"][split]["skipped"] == local_report["splits"][split]["skipped"]
+    assert sorted(s["video"].rsplit("/", 1)[1] for s in report["splits"]["train"]["skipped"]) == ["corrupt.avi", "empty.mp4"]
+    assert json.loads((tmp_path / REPORT_NAME).read_text())["splits"]["train"]["videos_written"] == 6
+    assert not (tmp_path / PARTIAL_DIR).exists()
+
+
+class _Stopping:
+    """The colour backbone, failing on its ``fail_at``-th call (a job stopped halfway)."""
+
+    def __init__(self, fail_at):
+        self.inner, self.fail_at, self.calls = _colour_backbone(), fail_at, 0
+        self.name, self.input_size = self.inner.name, self.inner.input_size
+
+    def __call__(self, frames):
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise RuntimeError("stopped halfway")
+        return self.inner(frames)
+
+
+def test_a_job_stopped_halfway_resumes_the_finished_videos_and_gives_the_same_file(ray_cluster, videos, local_files,
+                                                                                   tmp_path):
+    with pytest.raises(RuntimeError, match="stopped halfway"):
+        extract(videos, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    assert not (tmp_path / feature_file_name("train")).exists()
+    done = len(list((tmp_path / PARTIAL_DIR / "train").glob("*.npy")))
+    assert done == 2  # the videos before the failing call
+    report = extract(videos, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    assert report["splits"]["train"]["resumed"] >= done
+    for split in ("train", "val"):
+        _same_file(tmp_path / feature_file_name(split), local_files[0] / feature_file_name(split))
+
+
+def _weights(run):
+    return [torch.load(p, weights_only=True)["model_state"] for p in sorted(run.glob("members/*/best.pt"))]
+
+
+def test_members_through_ray_equal_members_trained_here_with_as_many_threads(ray_cluster, smoke_dir, tmp_path):
+    files = load_splits(smoke_dir, ("train", "val"))
+    config = build("cpu", members=2, epochs=2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the members' tasks declare one CPU each, so torch runs one thread there
+    try:
+        here = train_ensemble(config, files["train"], files["val"], tmp_path / "here", plots=False, quiet=True, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    there = train_ensemble(config, files["train"], files["val"], tmp_path / "ray", plots=False, quiet=True,
+                           ray=cluster.LOCAL, cpus_per_member=1)
+    a, b = _weights(tmp_path / "here"), _weights(tmp_path / "ray")
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+    drop = ("wall_time_s", "device")
+    assert [{k: v for k, v in s.items() if k not in drop} for s in here] == \
+        [{k: v for k, v in s.items() if k not in drop} for s in there]
+    assert json.loads((tmp_path / "ray" / "members_summary.json").read_text())[1]["seed"] == config.seed_base + 1
+    # the same run resumed through Ray trains nothing
+    again = train_ensemble(config, files["train"], files["val"], tmp_path / "ray", resume=True, plots=False, quiet=True,
+                           ray=cluster.LOCAL)
+    assert [s["wall_time_s"] for s in again] == [s["wall_time_s"] for s in there]
+
+
+def test_a_failing_member_task_is_one_sentence_and_the_unstarted_run_is_forgotten(ray_cluster, smoke_dir, tmp_path):
+    files = load_splits(smoke_dir, ("train", "val"))
+    config = build("cpu", members=2, epochs=1)
+    with pytest.raises(ParameterError, match="^device cuda: this machine has no CUDA GPU"):  # raised in the task
+        train_ensemble(config, files["train"], files["val"], tmp_path / "run", plots=False, quiet=True,
+                       ray=cluster.LOCAL, device="cuda")
+    assert not (tmp_path / "run").exists()
+
+
+def test_ray_without_the_extra_is_one_line_and_writes_nothing(monkeypatch, smoke_dir, tmp_path, capsys):
+    monkeypatch.setattr(cluster, "available", lambda: False)
+    for argv in (["train", str(smoke_dir), str(tmp_path / "run"), "--ray"],
+                 ["extract", str(tmp_path / "videos"), str(tmp_path / "out"), "--ray", "10.0.0.1:6379"]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err == "vidstudy: error: --ray needs Ray, which is not installed: pip install 'vidstudy[ray]'.", err
+    assert not any(tmp_path.iterdir())
