@@ -3,17 +3,15 @@
 import json
 import sys
 
-import numpy as np
 import pytest
 import torch
-from test_extract import SAMPLING, _clip, _colour_backbone, _same_file
+from test_extract import SAMPLING, _colour_backbone, _same_file, video_tree  # noqa: F401 (a fixture)
 
 from vidstudy import cluster
 from vidstudy.cli import main
 from vidstudy.config import build
 from vidstudy.errors import ParameterError
 from vidstudy.extraction.extract import PARTIAL_DIR, REPORT_NAME, extract
-from vidstudy.extraction.video import write_video
 from vidstudy.features import feature_file_name, load_splits
 from vidstudy.train import train_ensemble
 
@@ -32,32 +30,19 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def videos(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rayvideos")
-    for split, count in (("train", 3), ("val", 2)):
-        for cat, sub, kind in (("Animation", "cartoon", "disc"), ("Flat_Content", "slides", "text")):
-            for i in range(count):
-                write_video(root / split / cat / sub / f"{kind}{i}.mp4", _clip(kind, 8 + 2 * i, seed=i))
-    bad = root / "train" / "Animation" / "cartoon"
-    (bad / "empty.mp4").write_bytes(b"")
-    (bad / "corrupt.avi").write_bytes(np.random.default_rng(0).integers(0, 255, 4000, dtype=np.uint8).tobytes())
-    return root
-
-
-@pytest.fixture(scope="module")
-def local_files(videos, tmp_path_factory):
+def local_files(video_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("local")
-    return out, extract(videos, out, backbone=_colour_backbone(), sampling=SAMPLING, progress=False)
+    return out, extract(video_tree, out, backbone=_colour_backbone(), sampling=SAMPLING, progress=False)
 
 
-def test_extraction_through_ray_equals_the_local_path_and_reports_bad_videos(ray_cluster, videos, local_files, tmp_path):
+def test_extraction_through_ray_equals_the_local_path_and_reports_bad_videos(ray_cluster, video_tree, local_files, tmp_path):
     local, local_report = local_files
-    report = extract(videos, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
     for split in ("train", "val"):
         _same_file(tmp_path / feature_file_name(split), local / feature_file_name(split))  # arrays and attributes
         assert report["splits"][split]["skipped"] == local_report["splits"][split]["skipped"]
     assert sorted(s["video"].rsplit("/", 1)[1] for s in report["splits"]["train"]["skipped"]) == ["corrupt.avi", "empty.mp4"]
-    assert json.loads((tmp_path / REPORT_NAME).read_text())["splits"]["train"]["videos_written"] == 6
+    assert json.loads((tmp_path / REPORT_NAME).read_text())["splits"]["train"]["videos_written"] == 4
     assert not (tmp_path / PARTIAL_DIR).exists()
 
 
@@ -75,14 +60,14 @@ class _Stopping:
         return self.inner(frames)
 
 
-def test_a_job_stopped_halfway_resumes_the_finished_videos_and_gives_the_same_file(ray_cluster, videos, local_files,
+def test_a_job_stopped_halfway_resumes_the_finished_videos_and_gives_the_same_file(ray_cluster, video_tree, local_files,
                                                                                    tmp_path):
     with pytest.raises(RuntimeError, match="stopped halfway"):
-        extract(videos, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+        extract(video_tree, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
     assert not (tmp_path / feature_file_name("train")).exists()
     done = len(list((tmp_path / PARTIAL_DIR / "train").glob("*.npy")))
     assert done == 2  # the videos before the failing call
-    report = extract(videos, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
     assert report["splits"]["train"]["resumed"] >= done
     for split in ("train", "val"):
         _same_file(tmp_path / feature_file_name(split), local_files[0] / feature_file_name(split))

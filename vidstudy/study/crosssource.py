@@ -176,7 +176,8 @@ def source_bootstrap(results: list[dict], system: str, num_classes: int, n_boot:
 
 
 def per_source(results: list[dict], system: str, class_names: list[str]) -> list[dict]:
-    """Each source's held-out recall (%) and the class its misclassified clips went to most, and its in-source recall."""
+    """Per source: its held-out predictions (its clips times the folds holding it out), held-out recall (%), the
+    class its misclassified clips went to most, and its in-source recall."""
     t = clip_table(results, system)
     out = []
     for c, sources in class_sources(t["sources"], t["labels"]).items():
@@ -184,7 +185,7 @@ def per_source(results: list[dict], system: str, class_names: list[str]) -> list
             held = (t["sources"] == s) & t["held"]
             kept = (t["sources"] == s) & ~t["held"]
             wrong = t["pred"][held & (t["pred"] != c)]
-            out.append({"class": class_names[c], "source": s, "held-out clips": int(held.sum()),
+            out.append({"class": class_names[c], "source": s, "held-out predictions": int(held.sum()),
                         "held-out recall (%)": 100 * float(np.mean(t["pred"][held] == c)),
                         "mistaken for": class_names[int(np.bincount(wrong).argmax())] if wrong.size else "",
                         "in-source recall (%)": 100 * float(np.mean(t["pred"][kept] == c)) if kept.any() else float("nan")})
