@@ -76,6 +76,11 @@ def _f1_from_counts(yt: np.ndarray, yp: np.ndarray, num_classes: int) -> np.ndar
     return out
 
 
+def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
+    """Macro F1 over classes ``0 .. num_classes - 1`` (a fraction; a class absent from both counts 0)."""
+    return float(_f1_from_counts(np.asarray(y_true)[None], np.asarray(y_pred)[None], num_classes)[0].mean())
+
+
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boot: int = 1000, seed: int = 0,
                  level: float = 0.95) -> dict:
     """Seeded percentile-bootstrap CIs (videos resampled with replacement) for accuracy, macro F1

@@ -376,11 +376,12 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
     config.validate()
-    device = resolve_device(device, "device") if ray is None else device
-    if ray is not None:
+    if ray is None:
+        device = resolve_device(device, "device")
+    else:  # each task resolves its own device; Ray is joined only when a member needs training
         from .cluster import require
 
-        require(ray)  # refused before anything is written when Ray is missing; joined only when a member needs training
+        require(ray)  # refused before anything is written when Ray is missing
     run_dir = Path(run_dir)
     cfg_path = run_dir / CONFIG_FILE
     if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():

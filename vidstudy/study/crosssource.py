@@ -29,6 +29,7 @@ import numpy as np
 from ..config import RunConfig
 from ..errors import VidstudyError
 from ..features import FeatureFile, feature_file_name, load_splits, write_feature_file
+from ..metrics import macro_f1
 from ..fingerprint import difference, fingerprint, input_key
 from ..predictions import build_predictions, is_current, load_predictions
 from ..probe import PROBES, run_probe
@@ -135,11 +136,6 @@ def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str =
             for k, held in enumerate(folds(pool["sources"], pool["labels"]))]
 
 
-def _macro_f1(y: np.ndarray, p: np.ndarray, c: int) -> float:
-    f1 = [2 * np.sum((y == k) & (p == k)) / max(1, np.sum(y == k) + np.sum(p == k)) for k in range(c)]
-    return 100 * float(np.mean(f1))
-
-
 def clip_table(results: list[dict], system: str) -> dict[str, np.ndarray]:
     """Every scored clip of every fold: ``labels``, ``pred``, ``sources``, ``held`` (held out in that fold)."""
     return {"labels": np.concatenate([r["labels"] for r in results]), "pred": np.concatenate([r[system] for r in results]),
@@ -159,8 +155,8 @@ def source_bootstrap(results: list[dict], system: str, num_classes: int, n_boot:
     def scores(chosen: list[str]) -> tuple[float, float]:
         held = np.concatenate([rows[s][0] for s in chosen])
         kept = np.concatenate([rows[s][1] for s in chosen])
-        return (_macro_f1(t["labels"][held], t["pred"][held], num_classes),
-                _macro_f1(t["labels"][kept], t["pred"][kept], num_classes))
+        return (100 * macro_f1(t["labels"][held], t["pred"][held], num_classes),
+                100 * macro_f1(t["labels"][kept], t["pred"][kept], num_classes))
 
     rng = np.random.default_rng(seed)
     point = scores([s for v in per_class.values() for s in v])

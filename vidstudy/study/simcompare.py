@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 
 from ..features import FeatureFile
+from ..metrics import macro_f1
 from ..probe import fit_predict
 from ..simulate import shape_config, simulate_split
 
@@ -59,10 +60,9 @@ def statistics(train: dict, test: dict) -> dict:
     x, nf = train["features"], train["num_frames"]
     valid = x[np.arange(x.shape[1])[None, :] < nf[:, None]]
     pred = fit_predict(_masked_mean(x, nf), train["labels"], _masked_mean(test["features"], test["num_frames"]))
-    y, classes = test["labels"], np.union1d(train["labels"], test["labels"])
-    f1 = [2 * np.sum((y == k) & (pred == k)) / max(1, np.sum(y == k) + np.sum(pred == k)) for k in classes]
+    classes = int(max(train["labels"].max(), test["labels"].max())) + 1
     return {"sparsity": 100 * float(np.mean(valid == 0)), "scale": float(np.sqrt(np.mean(valid.astype(np.float64) ** 2))),
-            "autocorrelation": autocorrelation(x, nf), "separability": 100 * float(np.mean(f1))}
+            "autocorrelation": autocorrelation(x, nf), "separability": 100 * macro_f1(test["labels"], pred, classes)}
 
 
 def distance(stats: dict, target: dict) -> float:
