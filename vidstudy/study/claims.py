@@ -104,7 +104,6 @@ def measure_claims(run, data_dir, n_boot: int = 1000, seed: int = 0) -> list[dic
              "verdict": verdict(measured[k.key]["ci"][0], p, k.direction)} for k, p in zip(CLAIMS, adjusted)]
 
 
-
 def side_by_side(by_data: dict[str, list[dict]]):
     """``{dataset label: rows of measure_claims}`` -> one table row per claim: each dataset's difference with its CI,
     Holm-adjusted p-value and verdict."""

@@ -29,8 +29,8 @@ import numpy as np
 from ..config import RunConfig
 from ..errors import VidstudyError
 from ..features import FeatureFile, feature_file_name, load_splits, write_feature_file
-from ..metrics import macro_f1
 from ..fingerprint import difference, fingerprint, input_key
+from ..metrics import macro_f1
 from ..predictions import build_predictions, is_current, load_predictions
 from ..probe import PROBES, run_probe
 from ..train import train_ensemble
