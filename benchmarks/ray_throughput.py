@@ -39,14 +39,15 @@ def _train(args, tmp: Path) -> None:
     subset = training_subset(files["train"], tmp / "subset", 1000)
     models = {"cpu preset": (build("cpu", members=args.members, epochs=args.epochs), files["train"]),
               "recipe study model": (recipe_config("improved", args.members, args.epochs), subset)}
-    from vidstudy import cluster
+    from vidstudy.executor import RayExecutor
 
+    ray = RayExecutor(args.ray)
     t0 = time.perf_counter()
-    cluster.connect(args.ray)
+    ray.connect()
     print(f"Ray cluster ({args.ray}) joined in {time.perf_counter() - t0:.1f} s")
     for name, (config, train) in models.items():
         rows = {}
-        for how, kwargs in (("here, one after another", {}), ("Ray, side by side", {"ray": args.ray})):
+        for how, kwargs in (("here, one after another", {}), ("Ray, side by side", {"executor": ray})):
             out = tmp / f"{name}-{len(rows)}".replace(" ", "_")
             t0 = time.perf_counter()
             train_ensemble(config, train, files["val"], out, plots=False, quiet=True, device="cpu" if not kwargs else "auto",
@@ -59,13 +60,14 @@ def _train(args, tmp: Path) -> None:
 
 
 def _extract(args, tmp: Path) -> None:
+    from vidstudy.executor import RayExecutor
     from vidstudy.extraction.extract import extract
     from vidstudy.extraction.realclips import SOURCES, Settings, render_tree
     from vidstudy.extraction.video import Sampling
 
     per_source = sum(s.clips for s in SOURCES)
     render_tree(tmp / "videos", Settings(scale=args.clips / per_source), progress=False)
-    for how, kwargs in (("here", {"workers": args.workers}), ("Ray", {"ray": args.ray})):
+    for how, kwargs in (("here", {"workers": args.workers}), ("Ray", {"executor": RayExecutor(args.ray)})):
         out = tmp / f"features-{how}"
         t0 = time.perf_counter()
         report = extract(tmp / "videos", out, sampling=Sampling(num_frames=12), progress=False, **kwargs)

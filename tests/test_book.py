@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from conftest import main_run, tree_digest
 
-from vidstudy.study.book import CHAPTERS, build_book
+from vidstudy.study.book import build_book, toc_chapters
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
 
@@ -25,7 +25,7 @@ def test_every_chapter_page_has_figures_and_tables(built):
         assert (html_dir / f"{name}.html").exists(), name
     figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "04_animation_anomaly": 1, "05_ensemble_tta": 1,
                "06_experiments": 2, "07_recipes": 3, "08_video_features": 3, "09_real_features": 4}
-    for chapter in CHAPTERS:
+    for chapter in toc_chapters():
         page = html_dir / "book" / "executed" / f"{chapter}.html"
         text = page.read_text()
         assert text.count("<table") >= 2, chapter  # the parameter table and at least one result table
@@ -44,9 +44,9 @@ def test_unchanged_inputs_skip_execution(built, tmp_path):
     root, _ = built
     log = []
     build_book(smoke=True, root=root, echo=log.append, html=False)
-    assert all(any(f"{c}: unchanged" in line for line in log) for c in CHAPTERS)
+    assert all(any(f"{c}: unchanged" in line for line in log) for c in toc_chapters())
     # change one input, the last chapter's notebook: only that chapter runs again, and shows the change
-    last = CHAPTERS[-1]
+    last = toc_chapters()[-1]
     work = tmp_path / "root"
     shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
     nb = nbformat.read(work / "notebooks" / f"{last}.ipynb", as_version=4)
@@ -68,7 +68,7 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     runs = work / "runs" / "book-smoke"
     run_a = main_run(runs, "smoke-seed0")
     members_a = tree_digest(run_a / "members")
-    first = CHAPTERS[:3]  # data, training, per-class F1 (the evaluation)
+    first = toc_chapters()[:3]  # data, training, per-class F1 (the evaluation)
     for name, shape in (("B", "smoke"), ("C", shape_config("smoke", feature_dim=24))):
         data = tmp_path / name
         simulate(data, seed=1, shape=shape)
@@ -129,7 +129,7 @@ def test_pages_render_in_headless_chromium(built):
         page = root / "_build" / "html" / "book" / f"{name}.html"
         dom = subprocess.run(base + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120).stdout
         assert "<h1" in dom and ("train_ensemble" in dom), name
-    for chapter in CHAPTERS:
+    for chapter in toc_chapters():
         page = root / "_build" / "html" / "book" / "executed" / f"{chapter}.html"
         for width in (1280, 390):  # a desktop window and a phone
             shot = Path(tempfile.mkdtemp()) / f"{chapter}-{width}.png"
@@ -188,16 +188,17 @@ def test_the_gpu_configuration_is_valid_and_a_missing_gpu_is_one_line(tmp_path, 
 
 
 def test_every_chapter_takes_the_runner_parameters_and_ray_without_the_extra_is_one_line(tmp_path, monkeypatch):
-    from vidstudy import cluster
+    from vidstudy import executor as executors
     from vidstudy.errors import ParameterError
-    from vidstudy.study.book import DEFAULT_PARAMS, resolve_params
+    from vidstudy.study.book import resolve_params
+    from vidstudy.study.chapter import defaults
 
-    for chapter in CHAPTERS:
+    for chapter in toc_chapters():
         nb = nbformat.read(REPO / "notebooks" / f"{chapter}.ipynb", as_version=4)
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         names = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
-        assert names == list(DEFAULT_PARAMS), chapter
-    monkeypatch.setattr(cluster, "available", lambda: False)
+        assert names == list(defaults()), chapter
+    monkeypatch.setattr(executors, "ray_available", lambda: False)
     assert resolve_params(smoke=True)["ray"] == ""  # the smoke book trains here and needs no Ray
     with pytest.raises(ParameterError, match=r"^ray is 'local' .* pip install 'vidstudy\[ray\]', or set ray: \"\""):
         resolve_params()

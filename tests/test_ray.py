@@ -7,7 +7,8 @@ import pytest
 import torch
 from test_extract import SAMPLING, _colour_backbone, _same_file, video_tree  # noqa: F401 (a fixture)
 
-from vidstudy import cluster
+from vidstudy import executor as executors
+from vidstudy.executor import RayExecutor
 from vidstudy.cli import main
 from vidstudy.config import build
 from vidstudy.errors import ParameterError
@@ -25,7 +26,7 @@ def ray_cluster():
     import test_extract
 
     ray.cloudpickle.register_pickle_by_value(test_extract)
-    yield cluster.connect(cluster.LOCAL)
+    yield RayExecutor().connect()
     ray.shutdown()
 
 
@@ -37,7 +38,7 @@ def local_files(video_tree, tmp_path_factory):
 
 def test_extraction_through_ray_equals_the_local_path_and_reports_bad_videos(ray_cluster, video_tree, local_files, tmp_path):
     local, local_report = local_files
-    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, executor=RayExecutor())
     for split in ("train", "val"):
         _same_file(tmp_path / feature_file_name(split), local / feature_file_name(split))  # arrays and attributes
         assert report["splits"][split]["skipped"] == local_report["splits"][split]["skipped"]
@@ -63,11 +64,11 @@ class _Stopping:
 def test_a_job_stopped_halfway_resumes_the_finished_videos_and_gives_the_same_file(ray_cluster, video_tree, local_files,
                                                                                    tmp_path):
     with pytest.raises(RuntimeError, match="stopped halfway"):
-        extract(video_tree, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+        extract(video_tree, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, executor=RayExecutor())
     assert not (tmp_path / feature_file_name("train")).exists()
     done = len(list((tmp_path / PARTIAL_DIR / "train").glob("*.npy")))
     assert done == 2  # the videos before the failing call
-    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, ray=cluster.LOCAL)
+    report = extract(video_tree, tmp_path, backbone=_colour_backbone(), sampling=SAMPLING, progress=False, executor=RayExecutor())
     assert report["splits"]["train"]["resumed"] >= done
     for split in ("train", "val"):
         _same_file(tmp_path / feature_file_name(split), local_files[0] / feature_file_name(split))
@@ -87,7 +88,7 @@ def test_members_through_ray_equal_members_trained_here_with_as_many_threads(ray
     finally:
         torch.set_num_threads(threads)
     there = train_ensemble(config, files["train"], files["val"], tmp_path / "ray", plots=False, quiet=True,
-                           ray=cluster.LOCAL, cpus_per_member=1)
+                           executor=RayExecutor(cpus=1))
     a, b = _weights(tmp_path / "here"), _weights(tmp_path / "ray")
     assert len(a) == len(b) == 2
     for x, y in zip(a, b):
@@ -98,7 +99,7 @@ def test_members_through_ray_equal_members_trained_here_with_as_many_threads(ray
     assert json.loads((tmp_path / "ray" / "members_summary.json").read_text())[1]["seed"] == config.seed_base + 1
     # the same run resumed through Ray trains nothing
     again = train_ensemble(config, files["train"], files["val"], tmp_path / "ray", resume=True, plots=False, quiet=True,
-                           ray=cluster.LOCAL)
+                           executor=RayExecutor())
     assert [s["wall_time_s"] for s in again] == [s["wall_time_s"] for s in there]
 
 
@@ -107,12 +108,12 @@ def test_a_failing_member_task_is_one_sentence_and_the_unstarted_run_is_forgotte
     config = build("cpu", members=2, epochs=1)
     with pytest.raises(ParameterError, match="^device cuda: this machine has no CUDA GPU"):  # raised in the task
         train_ensemble(config, files["train"], files["val"], tmp_path / "run", plots=False, quiet=True,
-                       ray=cluster.LOCAL, device="cuda")
+                       executor=RayExecutor(), device="cuda")
     assert not (tmp_path / "run").exists()
 
 
 def test_ray_without_the_extra_is_one_line_and_writes_nothing(monkeypatch, smoke_dir, tmp_path, capsys):
-    monkeypatch.setattr(cluster, "available", lambda: False)
+    monkeypatch.setattr(executors, "ray_available", lambda: False)
     for argv in (["train", str(smoke_dir), str(tmp_path / "run"), "--ray"],
                  ["extract", str(tmp_path / "videos"), str(tmp_path / "out"), "--ray", "10.0.0.1:6379"]):
         assert main(argv) == 1

@@ -1,4 +1,4 @@
-"""`vidstudy.runs`: where a run's artifacts live, how they are written and how they are read back."""
+"""`vidstudy.runs` and `vidstudy.atomic`: where a run's artifacts live, how they are written and how they are read back."""
 
 import json
 import os
@@ -9,8 +9,9 @@ import pytest
 
 from vidstudy.config import preset
 from vidstudy.errors import VidstudyError
-from vidstudy.runs import (CONFIG_FILE, DATA_FILE, atomic_path, member_checkpoints, member_dir, member_name,
-                           read_config, read_data_record, read_json, read_summary, write_json, write_npz, write_text)
+from vidstudy.atomic import atomic_path, read_json, write_json, write_npz, write_text
+from vidstudy.runs import (CONFIG_FILE, DATA_FILE, member_checkpoints, member_dir, member_name, read_config,
+                           read_data_record, read_summary)
 
 
 def _names(folder):

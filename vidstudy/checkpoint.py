@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .errors import VidstudyError
-from .runs import atomic_path
+from .atomic import atomic_path
 
 BEST, LAST = "best.pt", "last.pt"
 BEST_KEYS = ("model_state", "config", "seed", "epoch", "feature_dim", "num_classes", "class_names", "category_mapping",
@@ -53,8 +53,8 @@ def save(path: str | os.PathLike, keys: tuple[str, ...], **fields) -> Path:
     """Write a checkpoint with exactly ``keys`` atomically (temporary file, then rename)."""
     if set(fields) != set(keys):
         raise ValueError(f"a {Path(path).name} checkpoint holds {sorted(keys)}, got {sorted(fields)}")
-    with atomic_path(path) as tmp:
-        torch.save(_on_cpu(fields), tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # a file object: the archive's inner folder is then
+        torch.save(_on_cpu(fields), fh)                     # a fixed name, not the temporary file's, so same bytes
     return Path(path)
 
 

@@ -55,6 +55,16 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+# --- the sub-commands: each one's arguments beside its handler ---------------------------------------------------
+
+
+def _simulate_args(s) -> None:
+    s.add_argument("out_dir", type=Path)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--shape", choices=("default", "paper", "smoke"), default="default",
+                   help="default: CPU-sized; paper: T=73, D=1280, 2622/737/412 videos; smoke: tiny")
+
+
 def _cmd_simulate(args) -> None:
     from .simulate import simulate
 
@@ -65,11 +75,21 @@ def _cmd_simulate(args) -> None:
     print(f"simulated shape={args.shape} seed={args.seed} in {time.perf_counter() - t0:.1f} s")
 
 
+def _inspect_args(i) -> None:
+    i.add_argument("file", type=Path)
+    i.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 def _cmd_inspect(args) -> None:
     from .features import FeatureFile
 
     summary = FeatureFile(args.file).summary()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+
+
+def _probe_args(pr) -> None:
+    pr.add_argument("data_dir", type=Path)
+    pr.add_argument("--kind", choices=("mean", "temporal"), default="mean")
 
 
 def _cmd_probe(args) -> None:
@@ -80,23 +100,48 @@ def _cmd_probe(args) -> None:
     for split in ("val", "test"):
         r = run_probe(files["train"], files[split], args.kind)
         per = "  ".join(f"{k} {v:.3f}" for k, v in r["per_class_f1"].items())
-        print(f"{args.kind} probe on {split}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  per-class F1: {per}")
+        print(f"{args.kind} probe on {split}: accuracy {r['accuracy']:.3f}  macro-F1 {r['macro_f1']:.3f}  "
+              f"per-class F1: {per}")
+
+
+def _train_args(t) -> None:
+    t.add_argument("data_dir", type=Path)
+    t.add_argument("run_dir", type=Path)
+    t.add_argument("--preset", default="cpu", help="cpu (default, small, CPU) or paper (the original's model and recipe)")
+    t.add_argument("--members", type=int, help="number of members (seeds seed_base .. seed_base + N - 1)")
+    t.add_argument("--epochs", type=int, help="maximum epochs per member")
+    t.add_argument("--seed-base", type=int, help="seed of member 0 (default 42)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run; finished members are skipped")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. train.lr=3e-4 or model.hidden_dim=128 (repeatable)")
+    t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
+    t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                   help="write the resume checkpoint every N epochs and after the last (default 1)")
+    _device_option(t, "training")
+    _ray_option(t, "the members run side by side as Ray tasks")
+    t.add_argument("--cpus-per-member", type=int, default=1, metavar="N",
+                   help="with --ray: CPUs (torch threads) each member's task declares (default 1)")
+    t.add_argument("--gpus-per-member", type=float, default=0.0, metavar="G",
+                   help="with --ray: GPUs each member's task declares, a fraction shares one (default 0)")
 
 
 def _cmd_train(args) -> None:
     from .config import build
+    from .executor import from_options
     from .features import load_splits
     from .train import train_ensemble
 
-    device = _device(args) if args.ray is None else args.device  # on a cluster each task picks its own
-    config = build(args.preset, members=args.members, epochs=args.epochs, seed_base=args.seed_base, workers=args.workers,
-                   overrides=args.set)
+    device, executor = _device(args), from_options(args.ray, args.cpus_per_member, args.gpus_per_member)
+    config = build(args.preset, members=args.members, epochs=args.epochs, seed_base=args.seed_base,
+                   workers=args.workers, overrides=args.set)
     files = load_splits(args.data_dir, ("train", "val"))
     t0 = time.perf_counter()
     summaries = train_ensemble(config, files["train"], files["val"], args.run_dir, resume=args.resume,
                                plots=not args.no_plots, plots_per_epoch=args.plots_per_epoch, quiet=args.quiet,
-                               device=device, checkpoint_every=args.checkpoint_every, ray=args.ray,
-                               cpus_per_member=args.cpus_per_member, gpus_per_member=args.gpus_per_member)
+                               device=device, checkpoint_every=args.checkpoint_every, executor=executor)
     for s in summaries:
         flag = f"  COLLAPSED on {', '.join(s['lost_class_names'])}" if s["collapsed"] else ""
         print(f"{s['member']}  seed {s['seed']}  best epoch {s['best_epoch']}/{s['epochs_run']}  "
@@ -105,14 +150,28 @@ def _cmd_train(args) -> None:
     print(f"trained {len(summaries)} members into {args.run_dir} in {time.perf_counter() - t0:.1f} s")
 
 
+def _store_args(p, data_help: str, device_what: str) -> None:
+    """The arguments ``predict`` and ``evaluate`` share: the run, another data folder, the views, the device."""
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("data_dir", type=Path, nargs="?", help=data_help)
+    p.add_argument("--subsequences", type=int, help="random-subsequence views (default: those the store holds, else 1)")
+    _device_option(p, device_what)
+
+
+def _predict_args(pd_) -> None:
+    _store_args(pd_, "another folder whose test file to predict (default: the run's own val and test files)",
+                "the members")
+    pd_.add_argument("--force", action="store_true", help="rebuild even when the store is current")
+
+
 def _cmd_predict(args) -> None:
     from .predictions import ensure_predictions, store_path
     from .tta import view_names
 
-    device = _device(args)
     views = view_names(args.subsequences) if args.subsequences is not None else None
     t0 = time.perf_counter()
-    store, rebuilt = ensure_predictions(args.run_dir, views, data_dir=args.data_dir, force=args.force, device=device)
+    store, rebuilt = ensure_predictions(args.run_dir, views, data_dir=args.data_dir, force=args.force,
+                                        device=_device(args))
     paths = {s: store_path(args.run_dir, s, args.data_dir) for s in store}
     names = store["test"].view_names
     if not rebuilt:
@@ -121,6 +180,12 @@ def _cmd_predict(args) -> None:
     for split, path in paths.items():
         print(f"{split:<5} {path}")
     print(f"predicted {len(names)} views ({', '.join(names)}) in {time.perf_counter() - t0:.1f} s")
+
+
+def _evaluate_args(ev) -> None:
+    _store_args(ev, "evaluate on another folder's test file (default: the run's own); validation stays the run's own",
+                "the members when the store is rebuilt")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
 
 
 def _cmd_evaluate(args) -> None:
@@ -134,6 +199,70 @@ def _cmd_evaluate(args) -> None:
           f"(recombination {results['recombination_seconds']:.2f} s, no network run)")
 
 
+def _extract_args(ex) -> None:
+    ex.add_argument("video_dir", type=Path)
+    ex.add_argument("out_dir", type=Path)
+    ex.add_argument("--frames", type=int, default=64, help="frames per video, spread uniformly (default 64)")
+    ex.add_argument("--clips", type=int, choices=(1, 3), default=1,
+                    help="3: take the frames from three clips centred at 20/50/80%% of the video")
+    ex.add_argument("--clip-width", type=float, default=0.2, help="length of each clip as a fraction of the video")
+    ex.add_argument("--no-multiscale", action="store_true", help="store the frame features as they are")
+    ex.add_argument("--splits", nargs="+", help="split folders to extract (default: all)")
+    ex.add_argument("--backbone", metavar="MODULE:FACTORY",
+                    help="a function taking device= and returning a backbone (default: built-in EfficientNet-Lite0)")
+    _device_option(ex, "the backbone")
+    ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
+    ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
+    _ray_option(ex, "decoding runs as Ray tasks and the backbone in a pool of Ray actors")
+
+
+def _cmd_extract(args) -> None:
+    from .executor import from_options
+    from .extraction.extract import extract
+    from .extraction.video import Sampling
+
+    sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
+    executor = from_options(args.ray, workers=args.workers)
+    device = str(_device(args))
+    t0 = time.perf_counter()
+    report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, device),
+                     device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
+                     batch_size=args.batch_size, progress=not args.quiet, executor=executor)
+    for split, r in report["splits"].items():
+        state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"
+        print(f"{split}: {r['videos_written']} of {r['videos_found']} videos -> {r['file']} ({state}; "
+              f"{len(r['skipped'])} skipped)")
+    print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _realclips_args(rc) -> None:
+    rc.add_argument("out_dir", type=Path)
+    rc.add_argument("--seed", type=int, default=0, help="clip seeds and the source-disjoint split (default 0)")
+    rc.add_argument("--frames", type=int, default=12, help="frames per clip through the CNN (default 12)")
+    rc.add_argument("--scale", type=float, default=1.0, help="fraction of each source's clips (default 1: 406 clips)")
+    rc.add_argument("--quiet", action="store_true", help="no progress bars")
+    _device_option(rc, "the CNN")
+
+
+def _cmd_realclips(args) -> None:
+    from .extraction import realclips
+
+    settings = realclips.Settings(seed=args.seed, scale=args.scale)
+    t0 = time.perf_counter()
+    report = realclips.build(args.out_dir, settings, frames=args.frames, device=str(_device(args)),
+                             progress=not args.quiet)
+    for split, r in report["splits"].items():
+        print(f"{split}: {r['videos_written']} clips -> {r['file']}")
+    print(f"built in {time.perf_counter() - t0:.1f} s; clips and sources.json in {args.out_dir / 'videos'}")
+
+
+def _book_args(bk) -> None:
+    bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
+    bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")
+    bk.add_argument("--smoke", action="store_true", help="tiny data and runs (for tests)")
+
+
 def _cmd_book(args) -> None:
     from .study.book import build_book
 
@@ -142,28 +271,44 @@ def _cmd_book(args) -> None:
     print(f"book built in {time.perf_counter() - t0:.1f} s")
 
 
-def _cmd_realclips(args) -> None:
-    from .extraction import realclips
+#: ``name: (help, arguments, handler)`` of every sub-command, in the order ``--help`` lists them.
+COMMANDS = {
+    "simulate": ("write the simulated train/val/test feature files", _simulate_args, _cmd_simulate),
+    "inspect": ("validate a feature file and print a summary", _inspect_args, _cmd_inspect),
+    "probe": ("logistic-regression probe on video-level features (the floor to beat)", _probe_args, _cmd_probe),
+    "train": ("train the seed ensemble on DATA_DIR's train/val files into RUN_DIR", _train_args, _cmd_train),
+    "predict": ("run every member over every TTA view of val and test into RUN_DIR/predictions", _predict_args,
+                _cmd_predict),
+    "evaluate": ("votes, TTA, stacking, calibration and CIs from the store; writes results.json", _evaluate_args,
+                 _cmd_evaluate),
+    "extract": ("turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files", _extract_args,
+                _cmd_extract),
+    "realclips": ("a dataset of real video frames (Atari games, real footage and photographs, screens, cartoons) "
+                  "in the study's four classes, as feature files", _realclips_args, _cmd_realclips),
+    "book": ("execute the chapters with papermill and build the HTML book", _book_args, _cmd_book),
+}
 
-    device = str(_device(args))
-    settings = realclips.Settings(seed=args.seed, scale=args.scale)
-    t0 = time.perf_counter()
-    report = realclips.build(args.out_dir, settings, frames=args.frames, device=device, progress=not args.quiet)
-    for split, r in report["splits"].items():
-        print(f"{split}: {r['videos_written']} clips -> {r['file']}")
-    print(f"built in {time.perf_counter() - t0:.1f} s; clips and sources.json in {args.out_dir / 'videos'}")
+
+# --- shared options ------------------------------------------------------------------------------------------
 
 
 def _device(args):
-    """The ``--device`` asked for, checked against this machine (one line naming ``--device`` if not there)."""
+    """The ``--device`` asked for, checked against this machine (one line naming ``--device`` if not there); with
+    ``--ray`` it is left as asked, for each task to resolve where it runs."""
     from .device import resolve_device
 
-    return resolve_device(args.device)
+    return args.device if getattr(args, "ray", None) else resolve_device(args.device)
 
 
 def _device_option(parser, what: str) -> None:
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help=f"where {what} run(s): auto (a CUDA GPU when there is one, default), cpu, cuda or cuda:N")
+
+
+def _ray_option(parser, what: str) -> None:
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help=f"run on a Ray cluster: {what}; ADDRESS as `ray start --head` prints it, or none for a "
+                             f"cluster started on this machine (needs the ray extra)")
 
 
 def _load_backbone(spec: str | None, device: str):
@@ -186,31 +331,9 @@ def _load_backbone(spec: str | None, device: str):
     except TypeError as exc:
         raise VidstudyError(f"--backbone {spec}: the factory must accept device= ({exc}).") from None
     if not callable(backbone):
-        raise VidstudyError(f"--backbone {spec}: the factory must return a callable backbone, got {type(backbone).__name__}.")
+        raise VidstudyError(f"--backbone {spec}: the factory must return a callable backbone, "
+                            f"got {type(backbone).__name__}.")
     return backbone
-
-
-def _cmd_extract(args) -> None:
-    from .extraction.extract import extract
-    from .extraction.video import Sampling
-
-    sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
-    device = str(_device(args))
-    t0 = time.perf_counter()
-    report = extract(args.video_dir, args.out_dir, backbone=_load_backbone(args.backbone, device),
-                     device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
-                     batch_size=args.batch_size, workers=args.workers, progress=not args.quiet, ray=args.ray)
-    for split, r in report["splits"].items():
-        state = "up to date" if r.get("up_to_date") else f"{r['frames_extracted']} frames in {r['seconds']:.1f} s"
-        print(f"{split}: {r['videos_written']} of {r['videos_found']} videos -> {r['file']} ({state}; "
-              f"{len(r['skipped'])} skipped)")
-    print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
-
-
-def _ray_option(parser, what: str) -> None:
-    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                        help=f"run on a Ray cluster: {what}; ADDRESS as `ray start --head` prints it, or none for a "
-                             f"cluster started on this machine (needs the ray extra)")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -224,96 +347,10 @@ class _OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="vidstudy", description="Video category classification from per-frame CNN features.")
     sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("simulate", help="write the simulated train/val/test feature files")
-    s.add_argument("out_dir", type=Path)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--shape", choices=("default", "paper", "smoke"), default="default",
-                   help="default: CPU-sized; paper: T=73, D=1280, 2622/737/412 videos; smoke: tiny")
-    s.set_defaults(func=_cmd_simulate)
-
-    i = sub.add_parser("inspect", help="validate a feature file and print a summary")
-    i.add_argument("file", type=Path)
-    i.add_argument("--json", action="store_true", help="print the summary as JSON")
-    i.set_defaults(func=_cmd_inspect)
-
-    pr = sub.add_parser("probe", help="logistic-regression probe on video-level features (the floor to beat)")
-    pr.add_argument("data_dir", type=Path)
-    pr.add_argument("--kind", choices=("mean", "temporal"), default="mean")
-    pr.set_defaults(func=_cmd_probe)
-    t = sub.add_parser("train", help="train the seed ensemble on DATA_DIR's train/val files into RUN_DIR")
-    t.add_argument("data_dir", type=Path)
-    t.add_argument("run_dir", type=Path)
-    t.add_argument("--preset", default="cpu", help="cpu (default, small, CPU) or paper (the original's model and recipe)")
-    t.add_argument("--members", type=int, help="number of members (seeds seed_base .. seed_base + N - 1)")
-    t.add_argument("--epochs", type=int, help="maximum epochs per member")
-    t.add_argument("--seed-base", type=int, help="seed of member 0 (default 42)")
-    t.add_argument("--resume", action="store_true", help="continue an interrupted run; finished members are skipped")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. train.lr=3e-4 or model.hidden_dim=128 (repeatable)")
-    t.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
-    t.add_argument("--no-plots", action="store_true", help="skip the live training plots (faster)")
-    t.add_argument("--plots-per-epoch", action="store_true", help="keep plots/epoch_NNN.png for every epoch")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
-    t.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                   help="write the resume checkpoint every N epochs and after the last (default 1)")
-    _device_option(t, "training")
-    _ray_option(t, "the members run side by side as Ray tasks")
-    t.add_argument("--cpus-per-member", type=int, default=1, metavar="N",
-                   help="with --ray: CPUs (torch threads) each member's task declares (default 1)")
-    t.add_argument("--gpus-per-member", type=float, default=0.0, metavar="G",
-                   help="with --ray: GPUs each member's task declares, a fraction shares one (default 0)")
-    t.set_defaults(func=_cmd_train)
-    pd_ = sub.add_parser("predict", help="run every member over every TTA view of val and test into RUN_DIR/predictions")
-    pd_.add_argument("run_dir", type=Path)
-    pd_.add_argument("data_dir", type=Path, nargs="?",
-                     help="another folder whose test file to predict (default: the run's own val and test files)")
-    pd_.add_argument("--subsequences", type=int,
-                     help="random-subsequence views (default: those the store holds, else 1)")
-    pd_.add_argument("--force", action="store_true", help="rebuild even when the store is current")
-    _device_option(pd_, "the members")
-    pd_.set_defaults(func=_cmd_predict)
-
-    ev = sub.add_parser("evaluate", help="votes, TTA, stacking, calibration and CIs from the store; writes results.json")
-    ev.add_argument("run_dir", type=Path)
-    ev.add_argument("data_dir", type=Path, nargs="?",
-                    help="evaluate on another folder's test file (default: the run's own); validation stays the run's own")
-    ev.add_argument("--subsequences", type=int,
-                    help="random-subsequence views (default: those the store holds, else 1)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
-    _device_option(ev, "the members when the store is rebuilt")
-    ev.set_defaults(func=_cmd_evaluate)
-    ex = sub.add_parser("extract", help="turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files")
-    ex.add_argument("video_dir", type=Path)
-    ex.add_argument("out_dir", type=Path)
-    ex.add_argument("--frames", type=int, default=64, help="frames per video, spread uniformly (default 64)")
-    ex.add_argument("--clips", type=int, choices=(1, 3), default=1,
-                    help="3: take the frames from three clips centred at 20/50/80%% of the video")
-    ex.add_argument("--clip-width", type=float, default=0.2, help="length of each clip as a fraction of the video")
-    ex.add_argument("--no-multiscale", action="store_true", help="store the frame features as they are")
-    ex.add_argument("--splits", nargs="+", help="split folders to extract (default: all)")
-    ex.add_argument("--backbone", metavar="MODULE:FACTORY",
-                    help="a function taking device= and returning a backbone (default: built-in EfficientNet-Lite0)")
-    _device_option(ex, "the backbone")
-    ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
-    ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
-    ex.add_argument("--quiet", action="store_true", help="no progress bar")
-    _ray_option(ex, "decoding runs as Ray tasks and the backbone in a pool of Ray actors")
-    ex.set_defaults(func=_cmd_extract)
-    rc = sub.add_parser("realclips", help="a dataset of real video frames (Atari games, real footage and photographs, "
-                                          "screens, cartoons) in the study's four classes, as feature files")
-    rc.add_argument("out_dir", type=Path)
-    rc.add_argument("--seed", type=int, default=0, help="clip seeds and the source-disjoint split (default 0)")
-    rc.add_argument("--frames", type=int, default=12, help="frames per clip through the CNN (default 12)")
-    rc.add_argument("--scale", type=float, default=1.0, help="fraction of each source's clips (default 1: 406 clips)")
-    rc.add_argument("--quiet", action="store_true", help="no progress bars")
-    _device_option(rc, "the CNN")
-    rc.set_defaults(func=_cmd_realclips)
-    bk = sub.add_parser("book", help="execute the chapters with papermill and build the HTML book")
-    bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
-    bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")
-    bk.add_argument("--smoke", action="store_true", help="tiny data and runs (for tests)")
-    bk.set_defaults(func=_cmd_book)
+    for name, (help_, arguments, handler) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_)
+        arguments(command)
+        command.set_defaults(func=handler)
     return p
 
 

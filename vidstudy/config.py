@@ -26,6 +26,8 @@ import typing
 from dataclasses import dataclass, field
 
 from .errors import ParameterError
+from .executor import max_workers
+from .models import check_model_config
 
 ARCHS = ("temporal", "meanpool")
 SCHEDULES = ("warm_restarts", "warmup_cosine")
@@ -116,18 +118,17 @@ class RunConfig:
             (t.monitor in MONITORS, f"train.monitor must be one of {', '.join(MONITORS)}, got {t.monitor!r}"),
             (t.sampling in SAMPLINGS, f"train.sampling must be one of {', '.join(SAMPLINGS)}, got {t.sampling!r}"),
             (t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
-            ((2 * m.hidden_dim) % m.num_heads == 0,
-             f"model.num_heads ({m.num_heads}) must divide the attention width 2 * hidden_dim ({2 * m.hidden_dim})"),
             (len(m.head_dims) >= 1, "model.head_dims must name at least one layer width"),
             (len(t.weight_clip) == 2 and t.weight_clip[0] <= t.weight_clip[1],
              f"train.weight_clip must be two numbers LOW,HIGH with LOW <= HIGH, got {t.weight_clip}"),
             (t.min_lr <= t.lr, f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})"),
-            (t.num_workers <= _max_workers(), f"train.num_workers must lie in [0, {_max_workers()}] (this machine's CPUs), "
-                                              f"got {t.num_workers}"),
+            (t.num_workers <= max_workers(), f"train.num_workers must lie in [0, {max_workers()}] (this machine's CPUs), "
+                                             f"got {t.num_workers}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ParameterError(message + ".")
+        check_model_config(m)
         return self
 
 
@@ -160,13 +161,6 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
 }
 
 
-def _max_workers() -> int:
-    """The most DataLoader workers a run may ask for: this machine's CPUs."""
-    import os
-
-    return os.cpu_count() or 1
-
-
 def _get(config, key: str):
     for part in key.split("."):
         config = getattr(config, part)
@@ -193,18 +187,36 @@ def _check_range(key: str, value, bounds) -> None:
             raise ParameterError(f"{key} must {what} {_interval(*bounds)}, got {shown}.")
 
 
-def _typed(typ, value):
-    """``value`` as ``typ`` (int, float, str, bool or tuple[X, ...]), or raise ValueError."""
+def coerce(typ, value, *, text: bool = False):
+    """``value`` as ``typ`` (int, float, str, bool or tuple[X, ...]), or raise ValueError: the one conversion of
+    config values, for JSON and YAML values (types must match; an int is a float) and, with ``text``, for
+    command-line text (``64``, ``3e-4``, ``true``, ``64,32``)."""
+    if text:
+        value = _parse(typ, value)
     if typing.get_origin(typ) is tuple:
         if not isinstance(value, (list, tuple)):
             raise ValueError
         item = typing.get_args(typ)[0]
-        return tuple(_typed(item, v) for v in value)
+        return tuple(coerce(item, v) for v in value)
     if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if typ is bool and isinstance(value, bool) or typ in (int, str) and isinstance(value, typ) and not isinstance(value, bool):
         return value
     raise ValueError
+
+
+def _parse(typ, text: str):
+    """Command-line text as the plain value :func:`coerce` then checks."""
+    if typing.get_origin(typ) is tuple:
+        item = typing.get_args(typ)[0]
+        return [_parse(item, p.strip()) for p in text.strip("()[] ").split(",") if p.strip()]
+    if typ is bool:
+        if text.lower() in ("true", "1", "yes"):
+            return True
+        if text.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError
+    return typ(text) if typ in (int, float) else text
 
 
 def _section(cls, values, where: str, nested: bool = True):
@@ -220,7 +232,7 @@ def _section(cls, values, where: str, nested: bool = True):
     typed = {}
     for key, value in values.items():
         try:
-            typed[key] = _typed(hints[key], value)
+            typed[key] = coerce(hints[key], value)
         except ValueError:
             name = getattr(hints[key], "__name__", str(hints[key]))
             raise ParameterError(f"{where} key {key!r} must be {name}, got {json.dumps(value)}.") from None
@@ -255,26 +267,6 @@ def build(preset_name: str = "cpu", *, members: int | None = None, epochs: int |
     return apply_overrides(preset(preset_name), items).validate()
 
 
-def _convert(key: str, text: str, typ):
-    origin = typing.get_origin(typ)
-    try:
-        if typ is bool:
-            if text.lower() in ("true", "1", "yes"):
-                return True
-            if text.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if origin is tuple:
-            args = typing.get_args(typ)
-            item = args[0]
-            parts = [p for p in text.strip("()[] ").split(",") if p.strip()]
-            return tuple(item(p.strip()) for p in parts)
-        return typ(text)
-    except ValueError:
-        name = getattr(typ, "__name__", str(typ))
-        raise ParameterError(f"config key {key} expects {name}, got {text!r}.") from None
-
-
 def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunConfig:
     """Apply ``section.key=value`` strings (``members=5``, ``train.lr=3e-4``, ``model.head_dims=64,32``)."""
     for item in overrides:
@@ -293,7 +285,12 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
         if name not in hints or dataclasses.is_dataclass(getattr(target, name)):
             known = sorted(_keys(config))
             raise ParameterError(f"unknown config key {key!r}; known keys: {', '.join(known)}.")
-        setattr(target, name, _convert(key, text.strip(), hints[name]))
+        try:
+            value = coerce(hints[name], text.strip(), text=True)
+        except ValueError:
+            typ = hints[name]
+            raise ParameterError(f"config key {key} expects {getattr(typ, '__name__', str(typ))}, got {text.strip()!r}.") from None
+        setattr(target, name, value)
     return config
 
 

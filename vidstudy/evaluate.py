@@ -23,7 +23,8 @@ from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
 from .results import SCHEMA, best_per_class
-from .runs import member_checkpoints, write_json
+from .atomic import write_json
+from .runs import member_checkpoints
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
 

@@ -33,7 +33,7 @@ import h5py
 import numpy as np
 
 from .errors import FeatureFileError, ParameterError
-from .runs import atomic_path
+from .atomic import atomic_path
 
 STUDY_CATEGORIES: dict[str, int] = {
     "Animation": 0,

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .errors import ParameterError
+
 
 def _mlp_head(in_dim: int, dims: tuple[int, ...], dropouts: tuple[float, ...], num_classes: int) -> nn.Sequential:
     layers: list[nn.Module] = []
@@ -102,6 +104,14 @@ class MeanPoolClassifier(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def check_model_config(cfg) -> None:
+    """Refuse a :class:`~vidstudy.config.ModelConfig` whose fields, each in its range, do not make a network together:
+    the temporal model's attention splits its width ``2 * hidden_dim`` into ``num_heads`` heads."""
+    if cfg.arch == "temporal" and (2 * cfg.hidden_dim) % cfg.num_heads:
+        raise ParameterError(f"model.num_heads ({cfg.num_heads}) must divide the attention width 2 * hidden_dim "
+                             f"({2 * cfg.hidden_dim}).")
 
 
 def build_model(cfg, feature_dim: int, num_classes: int) -> nn.Module:

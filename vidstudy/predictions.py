@@ -36,7 +36,8 @@ import numpy as np
 from .errors import VidstudyError
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, file_digest, fingerprint, same_content
-from .runs import DATA_FILE, member_checkpoints, read_data_record, write_npz
+from .atomic import write_npz
+from .runs import DATA_FILE, member_checkpoints, read_data_record
 from .tta import view_names as default_views
 
 STORE_DIR = "predictions"

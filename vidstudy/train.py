@@ -43,14 +43,15 @@ from .config import RunConfig
 from .data import AugmentConfig, VideoDataset
 from .device import allow_tf32, autocast, resolve_device
 from .errors import ParameterError, VidstudyError
+from .executor import LocalExecutor
 from .feeding import Feed
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
-from .runs import (CONFIG_FILE, DATA_FILE, MEMBERS_DIR, SUMMARY_FILE, member_dir, read_config, read_data_record,
-                   read_summary, write_json, write_text)
+from .atomic import write_json, write_text
+from .runs import CONFIG_FILE, DATA_FILE, MEMBERS_DIR, SUMMARY_FILE, member_dir, read_config, read_data_record, read_summary
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
 HISTORY_KEYS = ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1", "val_macro_f1",
@@ -152,14 +153,10 @@ def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, se
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
             optimizer, T_0=tcfg.restart_t0, T_mult=tcfg.restart_t_mult, eta_min=tcfg.min_lr)
     weights = class_weights(train_data.labels, num_classes, tuple(tcfg.weight_clip))
-    if tcfg.class_boost:
-        if len(tcfg.class_boost) != num_classes:
-            raise ParameterError(f"train.class_boost needs {num_classes} numbers (one per class), got {len(tcfg.class_boost)}.")
+    if tcfg.class_boost:  # its length is checked by check_inputs
         weights = weights * np.asarray(tcfg.class_boost)
     sample_weights = None
-    if tcfg.sampling == "subcategory":
-        if train_data.subcategories is None:
-            raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
+    if tcfg.sampling == "subcategory":  # the file's subcategories are checked by check_inputs
         sample_weights = subcategory_sample_weights(train_data.labels, train_data.subcategories, weights)
     alpha = torch.tensor(weights, dtype=torch.float32, device=device) if tcfg.balance in ("alpha", "both") else None
     return _Member(
@@ -285,22 +282,13 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
 
     from .viz import RealTimeTrainingVisualizer
 
-    config.validate()
-    device = resolve_device(device, "device")
-    if not isinstance(checkpoint_every, int) or checkpoint_every < 1:
-        raise ParameterError(f"checkpoint_every (--checkpoint-every) must be at least 1, got {checkpoint_every}.")
-    out_dir = Path(out_dir)
+    out_dir, device, tcfg = Path(out_dir), resolve_device(device, "device"), config.train
+    _check_member(config, train_data, val_data, out_dir, resume, checkpoint_every)
     name = name or out_dir.name
-    tcfg, num_classes = config.train, train_data.num_classes
-    if train_data.category_mapping != val_data.category_mapping or train_data.feature_dim != val_data.feature_dim:
-        raise VidstudyError(f"{val_data.path}: the validation file does not match the training file's categories or feature dimension.")
-    last = checkpoint.last_path(out_dir)
-    if last.exists() and not resume:
-        raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or choose another folder.")
     out_dir.mkdir(parents=True, exist_ok=True)
-
     allow_tf32(device)
     m = _setup(config, train_data, val_data, seed, init_checkpoint, device, feeding)
+    last = checkpoint.last_path(out_dir)
     p = _resume(m, last, config, seed) if resume and last.exists() else _Progress()
     viz = (RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
            if plots else None)
@@ -312,35 +300,14 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
             break
         t0 = time.perf_counter()
         entry = _train_epoch(m, train_data, tcfg, seed, epoch)
-        val, collapse = _validate(m, num_classes, max(64, tcfg.batch_size), tcfg.precision)
+        val, collapse = _validate(m, train_data.num_classes, max(64, tcfg.batch_size), tcfg.precision)
         entry.update(val, epoch_times=time.perf_counter() - t0)
-        for key in HISTORY_KEYS:
-            p.history[key].append(entry[key])
-
-        score = p.history[tcfg.monitor][-1]
-        if score > p.best_score:
-            p.best_score, p.best_epoch, p.bad_epochs = score, epoch, 0
-            checkpoint.save_best(out_dir, model_state=m.model.state_dict(), config=config.to_dict(), seed=seed, epoch=epoch + 1,
-                                 feature_dim=train_data.feature_dim, num_classes=num_classes, class_names=train_data.class_names,
-                                 category_mapping=train_data.category_mapping, collapse=collapse,
-                                 metrics={"val_acc": val["val_acc"], "val_f1": val["val_f1"], "val_macro_f1": val["val_macro_f1"],
-                                          "val_per_class_f1": val["val_per_class_f1"], "val_loss": val["val_loss"]})
-        else:
-            p.bad_epochs += 1
-        stopped_early = p.bad_epochs >= tcfg.patience
-        p.epoch = epoch + 1
-        _write_history(out_dir, p.history, num_classes)
-        if p.epoch % checkpoint_every == 0 or stopped_early or p.epoch == tcfg.epochs:
-            checkpoint.save_last(out_dir, model_state=m.model.state_dict(), optimizer_state=m.optimizer.state_dict(),
-                                 scheduler_state=m.scheduler.state_dict() if m.scheduler is not None else None,
-                                 config=config.to_dict(), seed=seed, epoch=p.epoch, history=p.history,
-                                 best_score=p.best_score, best_epoch=p.best_epoch, bad_epochs=p.bad_epochs,
-                                 wall_time_s=p.wall_before + time.perf_counter() - t_start)
+        stopped_early = _record_epoch(m, p, entry, collapse, out_dir, config, seed, train_data, checkpoint_every,
+                                      wall=lambda: p.wall_before + time.perf_counter() - t_start)
         if viz is not None:
             viz.update(p.history)
         bar.set_postfix(loss=f"{p.history['train_loss'][-1]:.3f}", val_macro_f1=f"{p.history['val_macro_f1'][-1]:.3f}")
     bar.close()
-
     best = checkpoint.load(checkpoint.best_path(out_dir))
     summary = _summary(name, seed, tcfg, p, stopped_early, p.wall_before + time.perf_counter() - t_start, best,
                        train_data.class_names, device)
@@ -348,11 +315,57 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     return summary
 
 
+def _check_member(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, out_dir: Path, resume: bool,
+                  checkpoint_every: int) -> None:
+    """Refuse, before anything is written, what one member cannot be trained with."""
+    config.validate()
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
+        raise ParameterError(f"checkpoint_every (--checkpoint-every) must be at least 1, got {checkpoint_every}.")
+    check_inputs(config, train_data, val_data)
+    if checkpoint.last_path(out_dir).exists() and not resume:
+        raise VidstudyError(f"{out_dir}: holds a started member; pass resume=True (--resume) to continue it or "
+                            f"choose another folder.")
+
+
+def _record_epoch(m: _Member, p: _Progress, entry: dict, collapse: dict, out_dir: Path, config: RunConfig, seed: int,
+                  data: FeatureFile, checkpoint_every: int, wall) -> bool:
+    """Add the finished epoch ``p.epoch`` to the history and write what it changed (the best checkpoint when the
+    monitored score improved, the history, the resume checkpoint when due); returns whether training stops early."""
+    tcfg = config.train
+    for key in HISTORY_KEYS:
+        p.history[key].append(entry[key])
+    score = p.history[tcfg.monitor][-1]
+    if score > p.best_score:
+        p.best_score, p.best_epoch, p.bad_epochs = score, p.epoch, 0
+        metrics = {k: entry[k] for k in ("val_acc", "val_f1", "val_macro_f1", "val_per_class_f1", "val_loss")}
+        checkpoint.save_best(out_dir, model_state=m.model.state_dict(), config=config.to_dict(), seed=seed,
+                             epoch=p.epoch + 1, feature_dim=data.feature_dim, num_classes=data.num_classes,
+                             class_names=data.class_names, category_mapping=data.category_mapping, collapse=collapse,
+                             metrics=metrics)
+    else:
+        p.bad_epochs += 1
+    stopped_early = p.bad_epochs >= tcfg.patience
+    p.epoch += 1
+    _write_history(out_dir, p.history, data.num_classes)
+    if p.epoch % checkpoint_every == 0 or stopped_early or p.epoch == tcfg.epochs:
+        checkpoint.save_last(out_dir, model_state=m.model.state_dict(), optimizer_state=m.optimizer.state_dict(),
+                             scheduler_state=m.scheduler.state_dict() if m.scheduler is not None else None,
+                             config=config.to_dict(), seed=seed, epoch=p.epoch, history=p.history,
+                             best_score=p.best_score, best_epoch=p.best_epoch, bad_epochs=p.bad_epochs,
+                             wall_time_s=wall())
+    return stopped_early
+
+
+def _train_member(config: RunConfig, train, val, seed: int, out_dir, kwargs: dict) -> dict:
+    """One member, as an executor's job: ``train`` and ``val`` are open feature files or their paths."""
+    train, val = (f if isinstance(f, FeatureFile) else FeatureFile(f) for f in (train, val))
+    return train_single_model(config, train, val, seed, out_dir, **kwargs)
+
+
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
-                   device: str | torch.device = "auto", checkpoint_every: int = 1, ray: str | None = None,
-                   cpus_per_member: int = 1, gpus_per_member: float = 0.0) -> list[dict]:
+                   device: str | torch.device = "auto", checkpoint_every: int = 1, executor=None) -> list[dict]:
     """Train ``num_models`` (default ``config.members``) members with seeds ``seed_base + i`` into ``run_dir``,
     on ``device`` (:func:`vidstudy.device.resolve_device`), writing the resume checkpoint every ``checkpoint_every`` epochs
     (see :func:`train_single_model`).
@@ -369,82 +382,85 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     changes. Finished members (with ``summary.json``) are then reused and a started
     one continues from its last checkpoint. The run's members are exactly ``config.members``.
 
-    With ``ray`` (a cluster address, or ``local``) the members still to train run side by side as Ray tasks of
-    ``cpus_per_member`` CPUs (torch threads) and ``gpus_per_member`` GPUs each (:func:`vidstudy.cluster.train_members`),
-    into the same layout; ``device`` is then chosen in each task (``auto``: the GPU Ray gave it, if any).
+    ``executor`` (:mod:`vidstudy.executor`; default: here, one member after another) runs the members still to
+    train; a :class:`~vidstudy.executor.RayExecutor` runs them side by side as Ray tasks, into the same layout,
+    ``device`` then being chosen in each task (``auto``: the GPU Ray gave it, if any).
     """
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
     config.validate()
-    if ray is None:
+    executor = executor if executor is not None else LocalExecutor()
+    if executor.shares_memory:  # on a cluster each job resolves the device where it runs
         device = resolve_device(device, "device")
-    else:  # each task resolves its own device; Ray is joined only when a member needs training
-        from .cluster import require
-
-        require(ray)  # refused before anything is written when Ray is missing
     run_dir = Path(run_dir)
-    cfg_path = run_dir / CONFIG_FILE
-    if test_file is None and (Path(val_data.path).parent / feature_file_name("test")).is_file():
-        test_file = Path(val_data.path).parent / feature_file_name("test")
-    inits = ({f"init_{i}": checkpoint.best_path(member_dir(init_from, i)) for i in range(config.members)}
-             if init_from is not None else {})
-    for path in inits.values():
-        if not path.exists():
-            raise VidstudyError(f"{path}: the run to fine-tune from has no such member checkpoint.")
-    data = fingerprint({"train": train_data.path, "val": val_data.path, **inits, "test": test_file})
-    if cfg_path.exists():
-        if not resume:
-            raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
-        saved, mine = read_config(run_dir).to_dict(), config.to_dict()
-        saved.pop("members"), mine.pop("members")
-        changed = difference(fingerprint(config=saved), fingerprint(config=mine))
-        if changed:
-            raise ParameterError(f"{cfg_path}: the run was started with another config ({changed}); "
-                                 f"resume it with the same parameters or train into another folder.")
-        recorded = read_data_record(run_dir)
-        # Every file training reads (train, val, the checkpoints a fine-tuning starts from), not the test file.
-        # Checkpoints are compared for the members both runs have (members may be added or dropped).
-        inits_then = {k for k in recorded["files"] if k.startswith("init_")}
-        unshared = inits_then ^ set(inits) if inits_then and inits else set()
-        changed = difference({"files": {k: v for k, v in recorded["files"].items() if k != "test" and k not in unshared}},
-                             {"files": {k: v for k, v in data["files"].items() if k != "test" and k not in unshared}})
-        if changed:
-            raise VidstudyError(f"{run_dir / DATA_FILE}: the run was trained on other data: {changed}; "
-                                f"train into another folder.")
-        if "test" in recorded["files"]:
-            data["files"]["test"] = recorded["files"]["test"]
+    inits = _init_checkpoints(init_from, config.members)
+    data = fingerprint({"train": train_data.path, "val": val_data.path, **inits, "test": _test_file(test_file, val_data)})
+    if (run_dir / CONFIG_FILE).exists():
+        _check_resumable(run_dir, config, data, resume)
     check_inputs(config, train_data, val_data)
-    fresh, had_dir = not cfg_path.exists(), run_dir.exists()
-    write_json(cfg_path, config.to_dict())
+    fresh, had_dir = not (run_dir / CONFIG_FILE).exists(), run_dir.exists()
+    write_json(run_dir / CONFIG_FILE, config.to_dict())
     write_json(run_dir / DATA_FILE, data)
-    by_index: dict[int, dict] = {}
-    jobs = []
-    for i in range(config.members):
-        mdir = member_dir(run_dir, i)
-        if resume and (mdir / SUMMARY_FILE).exists():
-            by_index[i] = read_summary(mdir)
-        else:
-            jobs.append({"index": i, "seed": config.seed_base + i, "out_dir": mdir,
-                         "kwargs": dict(resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
-                                        init_checkpoint=inits.get(f"init_{i}"), device=device,
-                                        checkpoint_every=checkpoint_every)})
+    finished = {i: read_summary(member_dir(run_dir, i)) for i in range(config.members)
+                if resume and (member_dir(run_dir, i) / SUMMARY_FILE).exists()}
+    kwargs = dict(resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet, device=device,
+                  checkpoint_every=checkpoint_every)
+    files = (train_data, val_data) if executor.shares_memory else (train_data.path, val_data.path)
+    todo = [i for i in range(config.members) if i not in finished]
+    jobs = [(config, *files, config.seed_base + i, member_dir(run_dir, i), {**kwargs, "init_checkpoint": inits.get(f"init_{i}")})
+            for i in todo]
     try:
-        if ray is None:
-            for job in jobs:
-                by_index[job["index"]] = train_single_model(config, train_data, val_data, job["seed"], job["out_dir"],
-                                                            **job["kwargs"])
-        elif jobs:
-            from .cluster import train_members
-
-            done = train_members(ray, config, train_data.path, val_data.path, jobs, cpus_per_member, gpus_per_member)
-            by_index.update({job["index"]: summary for job, summary in zip(jobs, done)})
+        finished.update(zip(todo, executor.map(_train_member, jobs)))
     except Exception:
         if fresh:
             _forget_unstarted_run(run_dir, remove_dir=not had_dir)
         raise
-    summaries = [by_index[i] for i in range(config.members)]
+    summaries = [finished[i] for i in range(config.members)]
     write_json(run_dir / "members_summary.json", summaries)
     return summaries
+
+
+def _init_checkpoints(init_from, members: int) -> dict[str, Path]:
+    """``{init_i: best checkpoint of member i of init_from}`` (none without ``init_from``), each checked to exist."""
+    if init_from is None:
+        return {}
+    inits = {f"init_{i}": checkpoint.best_path(member_dir(init_from, i)) for i in range(members)}
+    for path in inits.values():
+        if not path.exists():
+            raise VidstudyError(f"{path}: the run to fine-tune from has no such member checkpoint.")
+    return inits
+
+
+def _test_file(test_file, val_data: FeatureFile):
+    """The test split a run is evaluated on: ``test_file``, else the test file beside the validation file, if any."""
+    beside = Path(val_data.path).parent / feature_file_name("test")
+    return test_file if test_file is not None or not beside.is_file() else beside
+
+
+def _check_resumable(run_dir: Path, config: RunConfig, data: dict, resume: bool) -> None:
+    """Refuse to continue the run in ``run_dir`` unless asked to and its config (apart from ``members``) and the files
+    training reads are those it was started with; then keep the test file it recorded in ``data``."""
+    if not resume:
+        raise VidstudyError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another folder.")
+    saved, mine = read_config(run_dir).to_dict(), config.to_dict()
+    saved.pop("members"), mine.pop("members")
+    changed = difference(fingerprint(config=saved), fingerprint(config=mine))
+    if changed:
+        raise ParameterError(f"{run_dir / CONFIG_FILE}: the run was started with another config ({changed}); "
+                             f"resume it with the same parameters or train into another folder.")
+    recorded = read_data_record(run_dir)
+    # Every file training reads (train, val, the checkpoints a fine-tuning starts from), not the test file.
+    # Checkpoints are compared for the members both runs have (members may be added or dropped).
+    inits_then = {k for k in recorded["files"] if k.startswith("init_")}
+    inits_now = {k for k in data["files"] if k.startswith("init_")}
+    unshared = inits_then ^ inits_now if inits_then and inits_now else set()
+    changed = difference({"files": {k: v for k, v in recorded["files"].items() if k != "test" and k not in unshared}},
+                         {"files": {k: v for k, v in data["files"].items() if k != "test" and k not in unshared}})
+    if changed:
+        raise VidstudyError(f"{run_dir / DATA_FILE}: the run was trained on other data: {changed}; "
+                            f"train into another folder.")
+    if "test" in recorded["files"]:
+        data["files"]["test"] = recorded["files"]["test"]
 
 
 def check_inputs(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile) -> None:

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from .runs import atomic_path
+from .atomic import atomic_path
 
 HEATMAP_DIMS = 64  # feature dimensions a frame heatmap shows
 

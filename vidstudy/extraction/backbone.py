@@ -40,6 +40,7 @@ from torch import nn
 
 from ..errors import ParameterError
 
+LITE0_NAME, LITE0_INPUT_SIZE = "efficientnet-lite0", 224
 LITE0_MEAN = (127.0, 127.0, 127.0)
 LITE0_STD = (128.0, 128.0, 128.0)
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -225,7 +226,7 @@ class ImageBackbone:
 def lite0_backbone(device: str | torch.device = "cpu", weights: str | None = None) -> ImageBackbone:
     """The default backbone: EfficientNet-Lite0, ImageNet weights, 224x224, 1280-d features."""
     model = load_lite0(weights)
-    return ImageBackbone(model, input_size=224, mean=LITE0_MEAN, std=LITE0_STD, name="efficientnet-lite0",
+    return ImageBackbone(model, input_size=LITE0_INPUT_SIZE, mean=LITE0_MEAN, std=LITE0_STD, name=LITE0_NAME,
                          feature_fn=model.features, device=device)
 
 

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import ParameterError
 from ..fingerprint import difference, file_digest, fingerprint
-from ..runs import atomic_path, write_json
+from ..atomic import atomic_path, write_json
 from .video import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 24

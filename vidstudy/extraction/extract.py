@@ -30,13 +30,13 @@ video of the splits it lists; the split files then hold a ``sources`` string dat
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
-from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -48,7 +48,10 @@ from ..features import feature_file_name, write_feature_file
 from ..fingerprint import difference, file_digest, fingerprint, input_key, plain
 from ..multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
 from ..multiscale import multiscale as combine_scales
-from ..runs import atomic_path, write_json
+from ..atomic import atomic_path, read_json, write_json
+from ..device import resolve_device
+from ..executor import LocalExecutor
+from .backbone import LITE0_INPUT_SIZE, LITE0_NAME, lite0_backbone
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 
 PARTIAL_DIR = ".partial"
@@ -68,11 +71,6 @@ class VideoItem:
 
 DEFAULT_BATCH = 32  # frames per backbone call
 MAX_BATCH = 65536
-
-
-def max_workers() -> int:
-    """The most decoding processes ``extract`` starts: this machine's CPUs."""
-    return os.cpu_count() or 1
 
 
 def _visible_dirs(folder: Path) -> list[Path]:
@@ -133,8 +131,6 @@ def _with_sources(root: Path, found: dict[str, list[VideoItem]]) -> dict[str, li
     path = root / SOURCES_FILE
     if not path.is_file():
         return found
-    from ..runs import read_json
-
     table = read_json(path, "each video's source: {split: {video id: source}}")
     out = {}
     for split, items in found.items():
@@ -175,47 +171,9 @@ def _warn(message: str) -> None:
     tqdm.write(f"vidstudy: warning: {message}", file=sys.stderr)
 
 
-def _die_with_parent(parent: int) -> None:
-    """In a decoding process: ask Linux to end it when ``parent`` (the process that started it) dies, and end
-    it now if that already happened while it was starting, so that a killed ``extract`` leaves no workers
-    behind (elsewhere the pool's own shutdown is all there is)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-        import signal
-
-        try:
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except OSError:
-            pass
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def _decoded(paths: Sequence[Path], sampling: Sampling, workers: int):
-    """Yield ``(frames, reason)`` per path, in order; ``workers`` processes decode a bounded number ahead."""
-    if workers == 0 or not paths:
-        for p in paths:
-            yield read_frames_or_reason(str(p), sampling)
-        return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    pending: deque = deque()
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
-                             initargs=(os.getpid(),)) as pool:
-        try:
-            for p in paths:
-                pending.append(pool.submit(read_frames_or_reason, str(p), sampling))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for f in pending:
-                f.cancel()
-
-
-def _frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> np.ndarray:
+def frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> np.ndarray:
+    """``[L, D]`` float32 features of ``[L, H, W, 3]`` frames, ``batch_size`` frames per backbone call; a backbone
+    that returns another shape or non-finite values is refused in one sentence."""
     out = []
     for start in range(0, len(frames), batch_size):
         feats = backbone(frames[start:start + batch_size])
@@ -223,10 +181,30 @@ def _frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> 
         out.append(feats.astype(np.float32, copy=False))
     feats = np.concatenate(out)
     if feats.ndim != 2 or feats.shape[0] != len(frames):
-        raise ParameterError(f"the backbone must map [B, H, W, 3] frames to [B, D] features; it returned shape {feats.shape} for {len(frames)} frames.")
+        raise ParameterError(f"the backbone must map [B, H, W, 3] frames to [B, D] features; it returned shape "
+                             f"{feats.shape} for {len(frames)} frames.")
     if not np.all(np.isfinite(feats)):
         raise ParameterError("the backbone returned non-finite features.")
     return feats
+
+
+class Embedder:
+    """The per-video step after decoding: ``(frames or None, skip reason)`` -> ``(features or None, reason, frames)``.
+
+    Built where it runs (in this process, or in each actor of a Ray cluster); with ``backbone`` ``None`` it builds
+    EfficientNet-Lite0 there, on ``device`` (``auto``: that machine's GPU when it has one).
+    """
+
+    def __init__(self, backbone: Callable | None, device: str, batch_size: int):
+        if backbone is None:
+            backbone = lite0_backbone(device=resolve_device(device, "device"))
+        self.backbone, self.batch_size = backbone, batch_size
+
+    def __call__(self, decoded: tuple) -> tuple:
+        frames, reason = decoded
+        if frames is None:
+            return None, reason, 0
+        return frame_features(self.backbone, frames, self.batch_size), None, len(frames)
 
 
 class _SplitFeatures:
@@ -287,33 +265,42 @@ def _readable_skip(path: Path) -> bool:
         return False
 
 
-def _local_features(paths: Sequence[Path], sampling: Sampling, workers: int, backbone: Callable, batch_size: int):
-    """Yield ``(features or None, skip reason, frames)`` per path, in order: ``workers`` processes decode, the backbone
-    runs here."""
-    decoded = _decoded(paths, sampling, workers)
-    try:
-        for frames, reason in decoded:
-            if frames is None:
-                yield None, reason, 0
-            else:
-                yield _frame_features(backbone, frames, batch_size), None, len(frames)
-    finally:
-        decoded.close()
-
-
-def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, backbone: Callable,
-                  settings: dict, *, inputs_key: str, batch_size: int, workers: int, progress: bool,
-                  ray: str | None = None, ray_backbone: Callable | None = None) -> dict:
+def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int], out_dir: Path, settings: dict, *,
+                  inputs_key: str, make_embedder: Callable[[], Embedder], executor, progress: bool) -> dict:
     """Extract one split (resuming from ``OUT_DIR/.partial/{split}``); returns its report entry.
 
-    ``inputs_key`` (:func:`split_inputs` of ``items`` and ``settings``) is recorded in the file. With ``ray`` (a
-    cluster address or ``local``) decoding and the backbone run on the cluster (:func:`vidstudy.cluster.embed_videos`,
-    with ``ray_backbone``, ``None`` for EfficientNet-Lite0 built on each actor).
+    ``inputs_key`` (:func:`split_inputs` of ``items`` and ``settings``) is recorded in the file. The videos still
+    to do are decoded and embedded through ``executor`` (:mod:`vidstudy.executor`), ``make_embedder`` building
+    the :class:`Embedder` where it runs.
     """
-    from tqdm import tqdm
+    partial = _partial_folder(out_dir / PARTIAL_DIR / split, split, settings)
+    keys = {it.video_id: _key(it) for it in items}
+    todo = [it for it in items if not _partial_done(partial, keys[it.video_id])]
+    t0 = time.perf_counter()
+    frames_done = _embed_videos(split, todo, keys, partial, settings, make_embedder, executor,
+                                resumed=len(items) - len(todo), progress=progress)
+    seconds = time.perf_counter() - t0
+    kept, skipped = [], []
+    for it in items:
+        skip = partial / f"{keys[it.video_id]}.skip.json"
+        if skip.exists():
+            skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
+        else:
+            kept.append(it)
+    entry = {"file": None, "videos_found": len(items), "videos_written": len(kept), "resumed": len(items) - len(todo),
+             "skipped": skipped, "frames_extracted": frames_done, "seconds": round(seconds, 3),
+             "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
+    if not kept:
+        return entry
+    path = _write_split(out_dir / feature_file_name(split), kept, [partial / f"{keys[it.video_id]}.npy" for it in kept],
+                        mapping, settings, inputs_key)
+    shutil.rmtree(partial)
+    return {**entry, "file": str(path)}
 
-    sampling = Sampling(**settings["sampling"])
-    partial = out_dir / PARTIAL_DIR / split
+
+def _partial_folder(partial: Path, split: str, settings: dict) -> Path:
+    """The split's folder of per-video results, stamped with the settings they depend on; one made with other
+    settings is started again."""
     partial_inputs = fingerprint(settings={k: settings[k] for k in ("backbone", "sampling")})
     stamp = partial / "settings.json"
     if partial.exists():
@@ -327,21 +314,20 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
             shutil.rmtree(partial)
     if not stamp.exists():
         write_json(stamp, partial_inputs)
+    return partial
 
-    t0 = time.perf_counter()
-    keys = {it.video_id: _key(it) for it in items}
-    todo = [it for it in items if not _partial_done(partial, keys[it.video_id])]
-    resumed = len(items) - len(todo)
-    frames_done = 0
-    bar = tqdm(total=len(items), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
+
+def _embed_videos(split: str, todo: Sequence[VideoItem], keys: dict, partial: Path, settings: dict,
+                  make_embedder: Callable, executor, *, resumed: int, progress: bool) -> int:
+    """Decode and embed ``todo``, saving each video's features (or skip note) in ``partial`` as it arrives;
+    returns the number of frames embedded."""
+    from tqdm import tqdm
+
+    t0, frames_done = time.perf_counter(), 0
+    bar = tqdm(total=resumed + len(todo), initial=resumed, unit="video", desc=f"extract {split}", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    paths = [it.path for it in todo]
-    if ray is None:
-        results = _local_features(paths, sampling, workers, backbone, batch_size)
-    else:
-        from ..cluster import embed_videos
-
-        results = embed_videos(ray, paths, sampling, ray_backbone, batch_size)
+    decode = functools.partial(read_frames_or_reason, sampling=Sampling(**settings["sampling"]))
+    results = executor.stream(decode, make_embedder, [str(it.path) for it in todo])
     try:
         for it, (feats, reason, count) in zip(todo, results):
             key = keys[it.video_id]
@@ -356,32 +342,21 @@ def extract_split(split: str, items: Sequence[VideoItem], mapping: dict[str, int
     finally:
         results.close()
         bar.close()
-    seconds = time.perf_counter() - t0
+    return frames_done
 
-    kept, skipped = [], []
-    for it in items:
-        skip = partial / f"{keys[it.video_id]}.skip.json"
-        if skip.exists():
-            skipped.append({"video": str(it.path), "reason": json.loads(skip.read_text())["reason"]})
-        else:
-            kept.append(it)
-    entry = {"file": None, "videos_found": len(items), "videos_written": len(kept), "resumed": resumed,
-             "skipped": skipped, "frames_extracted": frames_done, "seconds": round(seconds, 3),
-             "frames_per_s": round(frames_done / seconds, 2) if frames_done else None}
-    if not kept:
-        return entry
-    features = _SplitFeatures([partial / f"{keys[it.video_id]}.npy" for it in kept],
-                              settings["scales"] if settings["multiscale"] else None)
-    path = write_feature_file(
-        out_dir / feature_file_name(split), features,
+
+def _write_split(path: Path, kept: Sequence[VideoItem], files: Sequence[Path], mapping: dict[str, int],
+                 settings: dict, inputs_key: str) -> Path:
+    """The split file of the videos ``kept``, from their per-video frame features ``files``."""
+    features = _SplitFeatures(files, settings["scales"] if settings["multiscale"] else None)
+    return write_feature_file(
+        path, features,
         labels=np.array([mapping[it.category] for it in kept], np.int64), num_frames=features.num_frames,
         category_mapping=mapping, multi_scale=settings["multiscale"],
         subcategories=[it.subcategory for it in kept], video_ids=[it.video_id for it in kept],
         sources=[it.source for it in kept] if kept[0].source is not None else None,
         provenance={"extraction": {**settings, "inputs_sha256": inputs_key}},
     )
-    shutil.rmtree(partial)
-    return {**entry, "file": str(path)}
 
 
 def _up_to_date(path: Path, settings: dict, inputs_key: str) -> bool:
@@ -411,7 +386,7 @@ def extract(
     workers: int = 0,
     device: str = "cpu",
     progress: bool = True,
-    ray: str | None = None,
+    executor=None,
 ) -> dict:
     """Extract every split of ``video_dir`` into ``out_dir``; returns the report (also written).
 
@@ -419,39 +394,21 @@ def extract(
     features (default: :func:`vidstudy.extraction.backbone.lite0_backbone` on ``device``: ``auto``, ``cpu``,
     ``cuda`` or ``cuda:N``);
     frames are decoded at its ``input_size`` attribute when it has one, else at
-    ``sampling.frame_size``. ``workers`` processes decode videos in parallel. With ``ray`` (a cluster
-    address, or ``local``) decoding and the backbone run on a Ray cluster instead (:mod:`vidstudy.cluster`;
-    the default backbone is then built on each actor's own device); the files are the same.
+    ``sampling.frame_size``. ``executor`` (:mod:`vidstudy.executor`) runs the decoding and the backbone:
+    by default here, with ``workers`` processes decoding in parallel; a :class:`~vidstudy.executor.RayExecutor`
+    decodes as Ray tasks and runs the backbone in a pool of actors (the default backbone is then built on each
+    actor's own device). The files are the same either way.
     """
     if not 1 <= batch_size <= MAX_BATCH:
         raise ParameterError(f"batch_size (--batch-size) must lie in [1, {MAX_BATCH}], got {batch_size}.")
-    if not 0 <= workers <= max_workers():
-        raise ParameterError(f"workers (--workers) must lie in [0, {max_workers()}] (0 decodes here; at most this "
-                             f"machine's CPUs), got {workers}.")
+    executor = executor if executor is not None else LocalExecutor(workers)
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise ParameterError(f"{out_dir}: output folder is a file, not a folder.")
-    if ray is not None:
-        from ..cluster import require
-
-        require(ray)  # refused here, before anything is written, when Ray is missing; joined when a video needs it
     found, mapping = scan_videos(video_dir, splits, out_dir)
-    ray_backbone = backbone
-    if backbone is None:
-        from .backbone import lite0_backbone
-
-        from ..device import resolve_device
-
+    if backbone is None and executor.shares_memory:  # built once here; on a cluster, in each actor
         backbone = lite0_backbone(device=resolve_device(device, "device"))
-    size = getattr(backbone, "input_size", None)
-    if size is not None and size != sampling.frame_size:
-        sampling = Sampling(**{**asdict(sampling), "frame_size": int(size)})
-    settings = {
-        "backbone": str(getattr(backbone, "name", type(backbone).__name__)),
-        "sampling": asdict(sampling),
-        "multiscale": bool(multiscale),
-        "scales": [float(s) for s in scales],
-        "category_mapping": mapping,
-    }
+    settings = _settings(backbone, sampling, multiscale, scales, mapping)
+    make_embedder = functools.partial(Embedder, backbone, device, batch_size)
     out_dir = Path(out_dir)
     report_path = out_dir / REPORT_NAME
     old = json.loads(report_path.read_text()) if report_path.is_file() else {}
@@ -462,9 +419,8 @@ def extract(
         if _up_to_date(target, settings, inputs_key) and split in old.get("splits", {}):
             report["splits"][split] = {**old["splits"][split], "up_to_date": True}
             continue
-        entry = extract_split(split, items, mapping, out_dir, backbone, settings, batch_size=batch_size,
-                              workers=workers, progress=progress, inputs_key=inputs_key, ray=ray,
-                              ray_backbone=ray_backbone)
+        entry = extract_split(split, items, mapping, out_dir, settings, inputs_key=inputs_key,
+                              make_embedder=make_embedder, executor=executor, progress=progress)
         report["splits"][split] = entry
         write_json(report_path, report)
         if entry["file"] is None:
@@ -475,3 +431,14 @@ def extract(
     if partial_root.is_dir() and not any(partial_root.iterdir()):
         partial_root.rmdir()
     return report
+
+
+def _settings(backbone: Callable | None, sampling: Sampling, multiscale: bool, scales: Sequence[float],
+              mapping: dict[str, int]) -> dict:
+    """What a split file's features depend on besides the videos (``backbone`` ``None``: EfficientNet-Lite0)."""
+    name = LITE0_NAME if backbone is None else str(getattr(backbone, "name", type(backbone).__name__))
+    size = LITE0_INPUT_SIZE if backbone is None else getattr(backbone, "input_size", None)
+    if size is not None and size != sampling.frame_size:
+        sampling = Sampling(**{**asdict(sampling), "frame_size": int(size)})
+    return {"backbone": name, "sampling": asdict(sampling), "multiscale": bool(multiscale),
+            "scales": [float(s) for s in scales], "category_mapping": mapping}

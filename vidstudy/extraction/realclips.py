@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw
 
 from ..errors import ParameterError
 from ..fingerprint import difference, fingerprint
-from ..runs import write_json
+from ..atomic import write_json
 from .democlips import _font, render_scrolling_document, render_slides, shipped_clip
 from .video import Sampling, write_video
 

@@ -276,7 +276,7 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: int 
     """
     import av
 
-    from ..runs import atomic_path
+    from ..atomic import atomic_path
 
     path = Path(path)
     frames = iter(frames)

@@ -21,6 +21,7 @@ installed package alone refuses with one sentence and writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -31,77 +32,67 @@ from typing import Sequence
 from ..errors import ParameterError, VidstudyError
 from ..features import SPLITS, feature_file_name
 from ..fingerprint import difference, file_digest, fingerprint, input_key
-from ..runs import atomic_path, write_json
+from ..atomic import atomic_path, write_json
+from .chapter import SMOKE, default_data, make_params
 
 PACKAGE = Path(__file__).resolve().parents[1]  # vidstudy/
 BOOK_SOURCES = ("notebooks", "book", "_config.yml", "_toc.yml")
-CHAPTERS = ("01_data", "02_training", "03_per_class_f1", "04_animation_anomaly", "05_ensemble_tta", "06_experiments",
-            "07_recipes", "08_video_features", "09_real_features")
-DEFAULT_PARAMS = {"data_dir": "", "run_dir": "runs/book", "preset": "cpu", "members": 4, "epochs": 0,
-                  "seed_base": 42, "smoke": False, "device": "auto", "shape": "default", "ray": "local"}
-# The smoke book trains here, one member after another: a Ray cluster per chapter would cost more than its tiny runs.
-SMOKE_PARAMS = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True, "ray": ""}
 HIDDEN_TAGS = ("parameters", "injected-parameters")
+CHAPTER_PREFIX = "book/executed/"  # where _toc.yml lists the executed chapters
+
+
+def toc_chapters(root: Path | None = None) -> tuple[str, ...]:
+    """The chapters in the order ``_toc.yml`` lists them (the notebooks ``notebooks/{name}.ipynb``)."""
+    import yaml
+
+    toc = book_root(root) / "_toc.yml"
+
+    def files(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                yield node["file"]
+            for value in node.values():
+                yield from files(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from files(item)
+
+    names = tuple(f[len(CHAPTER_PREFIX):] for f in files(yaml.safe_load(toc.read_text(encoding="utf-8")))
+                  if f.startswith(CHAPTER_PREFIX))
+    if not names:
+        raise VidstudyError(f"{toc}: lists no chapter under {CHAPTER_PREFIX}.")
+    return names
 
 
 def resolve_params(params_file: Path | None = None, data: Path | None = None, smoke: bool = False) -> dict:
-    """Chapter parameters: defaults, then ``--smoke``, then the YAML file, then ``--data``."""
-    params = dict(DEFAULT_PARAMS)
-    if smoke:
-        params.update(SMOKE_PARAMS)
+    """Chapter parameters: the defaults of :class:`~vidstudy.study.chapter.Params`, then ``--smoke``
+    (:data:`~vidstudy.study.chapter.SMOKE`), then the YAML file, then ``--data``; validated."""
+    values = dict(SMOKE) if smoke else {}
     if params_file is not None:
-        import yaml
-
-        if not Path(params_file).is_file():
-            raise ParameterError(f"{params_file}: parameters file does not exist.")
-        try:
-            loaded = yaml.safe_load(Path(params_file).read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError:
-            raise ParameterError(f"{params_file}: not a UTF-8 text file.") from None
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
-            problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise ParameterError(f"{params_file}: not valid YAML ({problem}{at}).") from None
-        if not isinstance(loaded, dict):
-            raise ParameterError(f"{params_file}: must be a YAML mapping of chapter parameters (name: value).")
-        unknown = sorted(set(loaded) - set(DEFAULT_PARAMS))
-        if unknown:
-            raise ParameterError(f"{params_file}: unknown chapter parameters {unknown}; known: {', '.join(DEFAULT_PARAMS)}.")
-        for key, value in loaded.items():
-            wanted = type(DEFAULT_PARAMS[key])
-            if wanted is int and (isinstance(value, bool) or not isinstance(value, int)) or not isinstance(value, wanted):
-                raise ParameterError(f"{params_file}: parameter {key} must be {wanted.__name__}, got {value!r}.")
-        params.update(loaded)
+        values.update(_read_params_file(Path(params_file)))
     if data is not None:
-        params["data_dir"] = str(data)
-    from ..config import build
-
-    from ..device import resolve_device
-    from ..simulate import shape_config
-
-    build(params["preset"], members=params["members"], epochs=params["epochs"] or None,
-          seed_base=params["seed_base"])  # the chapters' config: a bad value is refused before anything runs
-    resolve_device(params["device"], "device")
-    shape_config(params["shape"])
-    if params["ray"]:
-        from ..cluster import available
-
-        if not available():
-            raise ParameterError(f"ray is {params['ray']!r} (members train on a Ray cluster) but Ray is not installed: "
-                                 f"pip install 'vidstudy[ray]', or set ray: \"\" in a parameters file to train here.")
-    if params["epochs"] < 0:
-        raise ParameterError(f"epochs must be 0 (the preset's) or more, got {params['epochs']}.")
-    return params
+        values["data_dir"] = str(data)
+    return dataclasses.asdict(make_params(values, str(params_file) if params_file is not None else "parameters").validate())
 
 
-def default_data(folder: Path, smoke: bool, shape: str = "default") -> Path:
-    """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once;
-    ``smoke`` overrides ``shape``)."""
-    from ..simulate import ensure_simulated
+def _read_params_file(path: Path) -> dict:
+    """The mapping a YAML parameters file holds, or one sentence naming the file and what is wrong."""
+    import yaml
 
-    shape = "smoke" if smoke else shape
-    return ensure_simulated(Path(folder) / f"{shape}-seed0", seed=0, shape=shape)
+    if not path.is_file():
+        raise ParameterError(f"{path}: parameters file does not exist.")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ParameterError(f"{path}: not a UTF-8 text file.") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ParameterError(f"{path}: not valid YAML ({problem}{at}).") from None
+    if not isinstance(loaded, dict):
+        raise ParameterError(f"{path}: must be a YAML mapping of chapter parameters (name: value).")
+    return loaded
 
 
 def is_checkout(folder: Path) -> bool:
@@ -179,8 +170,9 @@ def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
 
 
 def build_book(params_file: Path | None = None, data: Path | None = None, smoke: bool = False, root: Path | None = None,
-               echo=print, *, chapters: Sequence[str] = CHAPTERS, html: bool = True) -> dict:
-    """Execute what changed among ``chapters``, then (with ``html``) build ``_build/html``; returns the timings."""
+               echo=print, *, chapters: Sequence[str] | None = None, html: bool = True) -> dict:
+    """Execute what changed among the chapters (``chapters``: those of them), then (with ``html``) build ``_build/html``;
+    returns the timings."""
     root = book_root(root)
     params = resolve_params(params_file, data, smoke)
     data_dir = (Path(params["data_dir"]).resolve() if params["data_dir"]
@@ -197,7 +189,7 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
     package, previous = _package_digest(), ""
     timings = {}
     t_all = time.perf_counter()
-    for name in chapters:
+    for name in chapters if chapters is not None else toc_chapters(root):
         inputs = chapter_inputs(name, params, root, data_dir, package, previous)
         previous = input_key(inputs)
         changed = difference(stamps.get(name), inputs) if (out_dir / f"{name}.ipynb").exists() else "not executed yet"

@@ -1,28 +1,108 @@
-"""What a chapter sets up before it shows anything: its data folder, its run's config and its run folder.
+"""The chapters' parameters (declared once, in :class:`Params`) and what a chapter sets up before it shows anything.
 
-Every chapter takes the same parameters (``data_dir``, ``run_dir``, ``preset``,
-``members``, ``epochs``, ``seed_base``, ``smoke``, ``device``, ``shape``); :func:`setup`
-turns them into the data folder (the simulated data of ``shape`` when ``data_dir`` is
-empty), the run's config (:func:`vidstudy.config.build`) and the run folder of that data
-and config inside ``run_dir`` (:func:`run_folder`). :func:`ensure_run` trains it on
-``device`` or reuses it.
+Every chapter takes the parameters of :class:`Params`; its parameters cell assigns each of them
+(papermill's injection point, checked against :class:`Params` by a test) and the chapter then calls
+``params = chapter.params(globals())``. :func:`setup` turns them into the data folder (the
+simulated data of ``shape`` when ``data_dir`` is empty), the run's config
+(:func:`vidstudy.config.build`) and the run folder of that data and config inside ``run_dir``
+(:func:`run_folder`); :func:`ensure_run` trains it (on the executor :func:`executor` builds from
+``ray``) or reuses it. The book runner takes its defaults from :class:`Params` and its smoke
+overrides from :data:`SMOKE`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import RunConfig, build
+from ..config import RunConfig, build, coerce
+from ..device import resolve_device
+from ..errors import ParameterError
+from .. import executor as executors
 from ..features import SPLITS, feature_file_name, load_splits
 from ..fingerprint import fingerprint, input_key
+from ..simulate import ensure_simulated, shape_config
 from ..train import train_ensemble
 
 
-def data_folder(data_dir: str, smoke: bool, shape: str = "default") -> Path:
-    """The chapter's data folder: ``data_dir``, or the simulated data of ``shape`` under ``./data`` (written once)."""
-    from .book import default_data
+@dataclass(frozen=True)
+class Params:
+    """A chapter's parameters, with the defaults the book is built with."""
 
-    return Path(data_dir) if data_dir else default_data(Path("data"), smoke, shape)
+    data_dir: str = ""  # folder of the three split files; empty means the simulated default data
+    run_dir: str = "runs/book"  # where the chapters' runs live (one folder per data and config)
+    preset: str = "cpu"  # cpu or paper
+    members: int = 4  # ensemble members, seeds from seed_base upwards
+    epochs: int = 0  # maximum epochs per member; 0 keeps the preset's
+    seed_base: int = 42  # seed of member 0
+    smoke: bool = False  # tiny data and runs, for tests
+    device: str = "auto"  # where the networks run: auto (a CUDA GPU when there is one), cpu, cuda or cuda:N
+    shape: str = "default"  # shape of the simulated data when data_dir is empty: default, paper or smoke
+    ray: str = "local"  # where members train: a Ray cluster ("local": on this machine), or "" (here, in turn)
+
+    def validate(self) -> "Params":
+        """Refuse, before anything runs, a value no chapter can use (one sentence naming the parameter)."""
+        if self.epochs < 0:
+            raise ParameterError(f"epochs must be 0 (the preset's) or more, got {self.epochs}.")
+        self.config()
+        resolve_device(self.device, "device")
+        shape_config(self.shape)
+        if self.ray and not executors.ray_available():
+            raise ParameterError(f"ray is {self.ray!r} (members train on a Ray cluster) but Ray is not installed: "
+                                 f"pip install 'vidstudy[ray]', or set ray: \"\" in a parameters file to train here.")
+        return self
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def config(self) -> RunConfig:
+        """The chapters' run config: the preset with ``members``, ``epochs`` (0: the preset's) and ``seed_base``."""
+        return build(self.preset, members=self.members, epochs=self.epochs or None, seed_base=self.seed_base)
+
+
+#: What ``vidstudy book --smoke`` changes: tiny runs, trained here (a Ray cluster per chapter would cost more
+#: than its runs).
+SMOKE = {"run_dir": "runs/book-smoke", "members": 2, "epochs": 2, "smoke": True, "ray": ""}
+
+
+def defaults() -> dict:
+    """``{name: default}`` of every chapter parameter."""
+    return dataclasses.asdict(Params())
+
+
+def make_params(values: dict, where: str = "chapter parameters") -> Params:
+    """:class:`Params` from ``{name: value}`` (defaults for those missing), each value checked against its declared
+    type (:func:`vidstudy.config.coerce`); ``where`` names the source in errors."""
+    hints = typing.get_type_hints(Params)
+    unknown = sorted(set(values) - set(hints))
+    if unknown:
+        raise ParameterError(f"{where}: unknown chapter parameters {unknown}; known: {', '.join(hints)}.")
+    typed = {}
+    for key, value in values.items():
+        try:
+            typed[key] = coerce(hints[key], value)
+        except ValueError:
+            raise ParameterError(f"{where}: parameter {key} must be {hints[key].__name__}, got {value!r}.") from None
+    return Params(**typed)
+
+
+def params(namespace: dict) -> Params:
+    """The chapter's parameters from its namespace (``globals()`` after the parameters cell), validated."""
+    return make_params({name: namespace[name] for name in defaults()}).validate()
+
+
+def data_folder(p: Params) -> Path:
+    """The chapter's data folder: ``data_dir``, or the simulated data of ``shape`` under ``./data`` (written once)."""
+    return Path(p.data_dir) if p.data_dir else default_data(Path("data"), p.smoke, p.shape)
+
+
+def default_data(folder: Path, smoke: bool, shape: str = "default") -> Path:
+    """The simulated data the book uses when no data folder is given: ``folder/{shape}-seed0`` (written once;
+    ``smoke`` overrides ``shape``)."""
+    shape = "smoke" if smoke else shape
+    return ensure_simulated(Path(folder) / f"{shape}-seed0", seed=0, shape=shape)
 
 
 def run_folder(run_dir: str | Path, data_dir: str | Path, config: RunConfig) -> Path:
@@ -39,22 +119,21 @@ def run_folder(run_dir: str | Path, data_dir: str | Path, config: RunConfig) -> 
     return Path(run_dir) / f"{Path(data_dir).resolve().name}-{key[:10]}"
 
 
-def setup(data_dir: str, run_dir: str, preset: str, members: int, epochs: int, seed_base: int,
-          smoke: bool, device: str = "auto", shape: str = "default", ray: str = "") -> tuple[Path, RunConfig, Path]:
-    """``(data folder, config, run folder)`` from a chapter's parameters (``epochs`` 0 keeps the preset's); a
-    ``device`` this machine does not have is refused here, before anything runs. ``ray`` (where members train,
-    :func:`ensure_run`) does not change what is trained."""
-    from ..device import resolve_device
-
-    resolve_device(device, "device")
-    data = data_folder(data_dir, smoke, shape)
-    config = build(preset, members=members, epochs=epochs or None, seed_base=seed_base)
-    return data, config, run_folder(run_dir, data, config)
+def setup(p: Params) -> tuple[Path, RunConfig, Path]:
+    """``(data folder, config, run folder)`` of a chapter's parameters."""
+    data = data_folder(p)
+    config = p.config()
+    return data, config, run_folder(p.run_dir, data, config)
 
 
-def ensure_run(config: RunConfig, data_dir, run_dir, device: str = "auto", ray: str = "") -> list[dict]:
-    """Train the ensemble into ``run_dir`` on ``device`` (its members side by side on the Ray cluster ``ray``, when
-    given: :mod:`vidstudy.cluster`), or reuse it when it is finished with the same config and data."""
+def executor(p: Params):
+    """Where the chapter's members train (:mod:`vidstudy.executor`): the Ray cluster ``ray``, or here."""
+    return executors.from_options(p.ray or None)
+
+
+def ensure_run(config: RunConfig, data_dir, run_dir, p: Params) -> list[dict]:
+    """Train the ensemble into ``run_dir`` on the parameters' device and executor, or reuse it when it is finished
+    with the same config and data."""
     files = load_splits(data_dir, ("train", "val"))
     return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True,
-                          device=device, ray=ray or None)
+                          device=p.device, executor=executor(p))

@@ -106,7 +106,7 @@ def _write_split(pool: dict, rows: np.ndarray, path: Path, key: dict) -> Feature
 
 
 def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: int = 0, device: str = "auto",
-             ray: str = "") -> dict:
+             executor=None) -> dict:
     """Train (or reuse) one fold's model in ``folder/run``, fit the probes, and predict the fold's test clips.
 
     Returns ``{"held_out", "labels", "sources", "held" (bool per test clip), "model", "mean", "temporal"}``, the
@@ -117,7 +117,7 @@ def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: i
              for split, rows in idx.items()}
     run = folder / "run"
     train_ensemble(dataclasses.replace(config, members=1), files["train"], files["val"], run, resume=True, plots=False,
-                   quiet=True, device=device, ray=ray or None)
+                   quiet=True, device=device, executor=executor)
     if not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",), device=device)
     test = load_predictions(run, "test")
@@ -128,11 +128,11 @@ def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: i
     return out
 
 
-def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto", ray: str = "") -> list[dict]:
-    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`; with ``ray``, each fold's model is
-    a Ray task)."""
+def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto", executor=None) -> list[dict]:
+    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`; ``executor``, from
+    :mod:`vidstudy.executor`, runs each fold's model)."""
     pool = pooled(data_dir)
-    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device, ray)
+    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device, executor)
             for k, held in enumerate(folds(pool["sources"], pool["labels"]))]
 
 

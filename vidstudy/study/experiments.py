@@ -26,13 +26,13 @@ from ..tta import BASE_VIEWS
 
 def _run_variant(run_dir: Path, name: str, config: RunConfig, train: FeatureFile, val: FeatureFile,
                  views: list[str], init_from: Path | None = None, device: str = "auto",
-                 ray: str = "") -> tuple[Predictions, float]:
+                 executor=None) -> tuple[Predictions, float]:
     """Train (or reuse) a variant run on ``device`` and return its test predictions and training seconds."""
     out = Path(run_dir) / "experiments" / name
     views = list(views)
     # resume=True trains what is missing and reuses finished members of the same config.
     summaries = train_ensemble(config, train, val, out, resume=True, plots=False, quiet=True, init_from=init_from,
-                               test_file=run_split_file(run_dir, "test"), device=device, ray=ray or None)
+                               test_file=run_split_file(run_dir, "test"), device=device, executor=executor)
     store, _ = ensure_predictions(out, views, device=device)
     return store["test"], sum(s["wall_time_s"] for s in summaries)
 
@@ -43,7 +43,7 @@ FORMER_TEST_SIZE = 300  # test videos of the default data before it was sized fo
 
 
 def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, views=("original",), boost: float = ANIMATION_BOOST,
-                       epochs: int = 3, lr: float = 3e-4, device: str = "auto", ray: str = ""):
+                       epochs: int = 3, lr: float = 3e-4, device: str = "auto", executor=None):
     """(a) Fine-tune every member from its best checkpoint with the Animation class weight times ``boost``;
     predictions are stored for ``views``."""
     cfg = read_config(run_dir)
@@ -51,15 +51,15 @@ def animation_finetune(run_dir, train: FeatureFile, val: FeatureFile, views=("or
     boost_vec = tuple(boost if c == animation else 1.0 for c in range(train.num_classes))
     cfg.train = dataclasses.replace(cfg.train, epochs=epochs, lr=lr, warmup_epochs=0, patience=epochs, class_boost=boost_vec)
     return _run_variant(Path(run_dir), "animation_finetune", cfg, train, val, views, init_from=Path(run_dir), device=device,
-                        ray=ray)
+                        executor=executor)
 
 
 def subcategory_sampling(run_dir, train: FeatureFile, val: FeatureFile, views=("original",), device: str = "auto",
-                         ray: str = ""):
+                         executor=None):
     """(b) Retrain the ensemble with subcategory-balanced sampling within each class (same seeds)."""
     cfg = read_config(run_dir)
     cfg.train = dataclasses.replace(cfg.train, sampling="subcategory")
-    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, views, device=device, ray=ray)
+    return _run_variant(Path(run_dir), "subcategory_sampling", cfg, train, val, views, device=device, executor=executor)
 
 
 def animation_subsequence_tta(test: Predictions, animation: int = 0) -> tuple[np.ndarray, np.ndarray]:

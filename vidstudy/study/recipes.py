@@ -24,6 +24,7 @@ layers, twelve heads, its head) at a quarter of its width, on a small training s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,8 @@ from ..features import FeatureFile, write_feature_file
 from ..metrics import classification_metrics
 from ..fingerprint import difference, fingerprint
 from ..predictions import build_predictions, is_current, load_predictions
-from ..runs import member_dir, read_config, read_json, read_summary
+from ..atomic import read_json
+from ..runs import member_dir, read_config, read_summary
 from ..sampling import stratified_split
 from ..train import train_ensemble
 
@@ -48,7 +50,7 @@ RECIPES: dict[str, list[str]] = {
     "original + schedule": [o for o in ORIGINAL if not o.startswith("train.schedule")],
     "original + single rebalancer": [o for o in ORIGINAL if not o.startswith("train.balance")] + ["train.balance=sampler"],
 }
-# The study's model: the cpu preset's architecture at half width, so that 5 recipes x 6 seeds fit the CPU budget;
+# The study's model: the cpu preset's architecture at half width, so that every recipe's seeds fit two CPU cores;
 # at the paper scale, the original's model (the paper preset's architecture).
 SCALES: dict[str, list[str]] = {
     "study": ["model.hidden_dim=32", "model.num_heads=2", "model.head_dims=32"],
@@ -120,34 +122,74 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
 
 
 def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True,
-                     device: str = "auto", ray: str = "") -> Path:
-    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device, ray=ray or None)
+                     device: str = "auto", executor=None) -> Path:
+    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device, executor=executor)
     if store and not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",), device=device)
     return run
 
 
 def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
-                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto", ray: str = "") -> dict[str, Path]:
+                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto", executor=None) -> dict[str, Path]:
     """Train every recipe at ``scale`` on ``device`` (reusing finished runs) and store its test predictions
     (original view).
 
     The test file is the one beside ``val``.
     """
     return {name: _train_and_store(Path(study_dir) / name.replace(" ", "_").replace("+", "plus"),
-                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device, ray=ray)
+                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device,
+                                   executor=executor)
             for name in recipes}
 
 
 def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
-                         seed_base: int = 42, device: str = "auto", ray: str = "") -> Path:
+                         seed_base: int = 42, device: str = "auto", executor=None) -> Path:
     """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder.
 
     Its question is answered on validation (collapse is judged there), so no test predictions are made."""
     out = Path(study_dir) / "collapse_attempt"
     subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
     return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False, device=device,
-                            ray=ray)
+                            executor=executor)
+
+
+@dataclass(frozen=True)
+class StudySize:
+    """How much the chapter trains: the model ``scale`` (:data:`SCALES`), ``seeds`` members per recipe of ``epochs``
+    epochs on a ``train_videos``-video training subset, and the collapse attempt's seeds, epochs and videos."""
+
+    scale: str
+    seeds: int
+    epochs: int
+    train_videos: int
+    attempt_seeds: int = 3
+    attempt_epochs: int = 4
+    attempt_videos: int = 400
+
+
+#: The chapter's sizes: ``study`` on two CPU cores, ``paper`` at the original's model size (the GPU book), ``smoke``
+#: for the tests' tiny book.
+SIZES: dict[str, StudySize] = {
+    "study": StudySize("study", seeds=6, epochs=8, train_videos=1000),
+    "paper": StudySize("paper", seeds=2, epochs=4, train_videos=1311),
+    "smoke": StudySize("study", seeds=2, epochs=2, train_videos=1000, attempt_seeds=1, attempt_epochs=1),
+}
+
+
+def study_size(preset: str, smoke: bool) -> StudySize:
+    """The size the chapter runs at for the book's ``preset`` and ``smoke`` parameters."""
+    return SIZES["smoke" if smoke else "paper" if preset == "paper" else "study"]
+
+
+def collapse_verdict(attempt_rows: pd.DataFrame) -> str:
+    """What the collapse attempt showed, from its :func:`member_rows`: no member entered the collapsed state, some
+    entered it but left it by their best checkpoint, or some were still collapsed there (the original's failure)."""
+    entered, stayed = int((attempt_rows["epochs collapsed"] > 0).sum()), int(attempt_rows["collapsed"].sum())
+    if entered == 0:
+        return "it did not reproduce the collapsed state at all"
+    if stayed == 0:
+        return "it reproduced the collapsed state during training, but not the failure to leave it"
+    return f"it reproduced the failure: {stayed} member(s) were still collapsed at their best checkpoint"
 
 
 def epochs_collapsed(history: dict) -> int:

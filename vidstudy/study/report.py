@@ -36,6 +36,28 @@ def parameters_table(params: dict, config=None) -> pd.DataFrame:
     return pd.DataFrame({"parameter": list(params), "value": [shown(k, v) for k, v in params.items()]})
 
 
+def glue_ci(name: str, triple, value_suffix: str = "") -> None:
+    """Glue a value with its CI, ``(value, low, high)``, as ``{name}{value_suffix}``, ``{name}_lo`` and ``{name}_hi``
+    (myst-nb's ``glue``, not displayed)."""
+    from myst_nb import glue
+
+    value, low, high = triple
+    for key, v in ((f"{name}{value_suffix}", value), (f"{name}_lo", low), (f"{name}_hi", high)):
+        glue(key, v, display=False)
+
+
+def collapse_flags(results: dict, class_names: list[str]) -> pd.DataFrame:
+    """Each member's collapse check on validation (from ``results.json``): whether it collapsed, the classes it
+    lost and the largest share of its predictions on one class."""
+    rows = {}
+    for member, r in results["members"].items():
+        check = r["collapse_on_val"]
+        rows[member] = {"collapsed on val": check["collapsed"],
+                        "lost classes": ", ".join(class_names[c] for c in check["lost_classes"]) or "none",
+                        "largest share of predictions on one class": round(check["dominant_share"], 3)}
+    return pd.DataFrame(rows).T
+
+
 def videos_per_class(files: dict[str, FeatureFile]) -> pd.DataFrame:
     names = next(iter(files.values())).class_names
     table = pd.DataFrame({split: [int(np.sum(f.labels == c)) for c in range(len(names))] for split, f in files.items()},
