@@ -4,10 +4,9 @@ import shutil
 from pathlib import Path
 
 import h5py
+import nbformat
 import numpy as np
 import pytest
-
-import nbformat
 
 from vidstudy.features import STUDY_CATEGORIES
 from vidstudy.simulate import simulate

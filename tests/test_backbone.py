@@ -5,6 +5,7 @@ import pytest
 import torch
 from skimage import data
 
+from vidstudy.errors import ParameterError
 from vidstudy.extraction.backbone import (
     EfficientNetLite0,
     ImageBackbone,
@@ -13,7 +14,6 @@ from vidstudy.extraction.backbone import (
     lite0_backbone,
     top_classes,
 )
-from vidstudy.errors import ParameterError
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import nbformat
 import pytest
 from conftest import main_run, tree_digest
 
-from vidstudy.study.book import build_book, toc_chapters
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
+from vidstudy.study.book import build_book, toc_chapters
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,8 +149,8 @@ def test_pages_render_in_headless_chromium(built):
 
 
 def test_parameters_from_yaml_smoke_and_data(tmp_path):
-    from vidstudy.study.book import resolve_params
     from vidstudy.errors import ParameterError
+    from vidstudy.study.book import resolve_params
 
     params_file = tmp_path / "p.yaml"
     params_file.write_text("members: 3\nseed_base: 7\n")

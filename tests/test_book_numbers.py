@@ -74,11 +74,12 @@ def book(built):
 
 
 def _chapter_1(b):
-    from vidstudy import viz
-    from vidstudy.features import FeatureFile, feature_file_name
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from vidstudy import viz
+    from vidstudy.features import FeatureFile, feature_file_name
 
     train, val = (FeatureFile(b["data"] / feature_file_name(s)) for s in ("train", "val"))
     # the probe as the book describes it: a logistic regression on each video's time-averaged frames
@@ -172,8 +173,10 @@ def _experiment_predictions(b) -> dict:
     top2 = np.argsort(-base4, axis=1)[:, :2]
     extra = (top2 == a).any(1)
     return {
-        "(a) Animation fine-tuning": _store(b["run"] / "experiments" / "animation_finetune", "test")["original"].mean(0).argmax(1),
-        "(b) subcategory sampling": _store(b["run"] / "experiments" / "subcategory_sampling", "test")["original"].mean(0).argmax(1),
+        "(a) Animation fine-tuning":
+            _store(b["run"] / "experiments" / "animation_finetune", "test")["original"].mean(0).argmax(1),
+        "(b) subcategory sampling":
+            _store(b["run"] / "experiments" / "subcategory_sampling", "test")["original"].mean(0).argmax(1),
         "(c) subsequence TTA for Animation": np.where(extra[:, None], every, base4).argmax(1),
         "(d) class-conditional TTA": np.array(m["class_conditional_tta"]["test_predictions"]),
         "(e) stacking": np.array(m["stacking"]["test_predictions"]),

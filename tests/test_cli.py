@@ -3,10 +3,10 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import original_arrays, write_plain_h5
-from vidstudy.features import feature_file_name
 from test_features import MALFORMED, SMALL
+
+from vidstudy.features import feature_file_name
 
 
 def run_cli(*args):
@@ -37,7 +37,7 @@ def test_probe_command(smoke_dir):
     files = load_splits(smoke_dir)
     for split in ("val", "test"):  # the printed numbers are the probe's, split by split
         expected = run_probe(files["train"], files[split], "mean")
-        line = next(l for l in r.stdout.splitlines() if l.startswith(f"mean probe on {split}:"))
+        line = next(x for x in r.stdout.splitlines() if x.startswith(f"mean probe on {split}:"))
         accuracy, macro = map(float, re.search(r"accuracy ([\d.]+)  macro-F1 ([\d.]+)", line).groups())
         assert accuracy == pytest.approx(expected["accuracy"], abs=5e-4)
         assert macro == pytest.approx(expected["macro_f1"], abs=5e-4)
@@ -62,7 +62,8 @@ def test_missing_file_and_warning_are_one_line(tmp_path):
     path = write_plain_h5(tmp_path / "x.h5", original_arrays(**SMALL), drop=("category_mapping",))
     r = run_cli("inspect", path)
     assert r.returncode == 0
-    assert r.stderr.strip().splitlines() == [f"vidstudy: warning: {path}: attribute 'category_mapping' is missing; assuming the four study classes."]
+    assert r.stderr.strip().splitlines() == [
+        f"vidstudy: warning: {path}: attribute 'category_mapping' is missing; assuming the four study classes."]
 
 
 def test_bad_parameter_is_one_line(tmp_path):

@@ -31,7 +31,8 @@ def test_demo_tree_is_reused_only_while_it_is_what_would_be_written(tmp_path):
     rows = build_demo_tree(tmp_path, seconds=0.5)
     paths = {r["video"]: r["path"] for r in rows}
     mtimes = {k: p.stat().st_mtime_ns for k, p in paths.items()}
-    assert {k: p.stat().st_mtime_ns for k, p in {r["video"]: r["path"] for r in build_demo_tree(tmp_path, seconds=0.5)}.items()} == mtimes
+    again = {r["video"]: r["path"] for r in build_demo_tree(tmp_path, seconds=0.5)}
+    assert {k: p.stat().st_mtime_ns for k, p in again.items()} == mtimes
     shipped = next(r for r in rows if r["video"] not in ("slides", "document", "platformer"))
     shipped["path"].write_bytes(b"damaged")
     build_demo_tree(tmp_path, seconds=0.6)  # the shipped clip is copied again, rendered ones are longer

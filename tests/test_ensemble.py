@@ -2,8 +2,15 @@ import numpy as np
 import pytest
 
 from vidstudy.calibration import ece, fit_temperature, softmax
-from vidstudy.ensemble import (fit_class_conditional_tta, hard_vote, leave_one_out, select_members, soft_vote,
-                               tta_ensemble, weighted_vote)
+from vidstudy.ensemble import (
+    fit_class_conditional_tta,
+    hard_vote,
+    leave_one_out,
+    select_members,
+    soft_vote,
+    tta_ensemble,
+    weighted_vote,
+)
 from vidstudy.errors import ParameterError
 from vidstudy.metrics import bootstrap_ci, paired_comparison
 from vidstudy.stacking import fit_class_member_weights
@@ -88,7 +95,8 @@ def _store(split, rng, n, labels=None, members=3, views=("original", "reverse", 
     logits = rng.normal(size=(members, len(views), n, 4)) + 2.0 * np.eye(4)[labels]  # informative, imperfect
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     return Predictions(split, probs, logits, labels, [f"{split}-{i}" for i in range(n)], None, list(views),
-                       [f"ensemble_model_{m}" for m in range(members)], ["Animation", "Flat_Content", "Gaming", "Natural_Content"])
+                       [f"ensemble_model_{m}" for m in range(members)],
+                       ["Animation", "Flat_Content", "Gaming", "Natural_Content"])
 
 
 def test_nothing_fitted_sees_the_test_labels():
@@ -105,10 +113,11 @@ def test_nothing_fitted_sees_the_test_labels():
     a, b = recombine(val, test, n_boot=20), recombine(val, shuffled, n_boot=20)
     for name, method in a["methods"].items():
         assert method["test_predictions"] == b["methods"][name]["test_predictions"], name
-    fitted = lambda r: (r["methods"]["soft_vote_selected"]["members"], r["methods"]["class_conditional_tta"]["thresholds"],
-                        r["methods"]["stacking"]["cv_on_val"], r["methods"]["class_member_weights"]["weights"],
-                        {k: v["temperature"] for k, v in r["calibration"].items()},
-                        {m: v["kept"] for m, v in r["members"].items()})
+    def fitted(r):
+        return (r["methods"]["soft_vote_selected"]["members"], r["methods"]["class_conditional_tta"]["thresholds"],
+                r["methods"]["stacking"]["cv_on_val"], r["methods"]["class_member_weights"]["weights"],
+                {k: v["temperature"] for k, v in r["calibration"].items()},
+                {m: v["kept"] for m, v in r["members"].items()})
     assert fitted(a) == fitted(b)
     assert a["methods"]["soft_vote"]["table"] != b["methods"]["soft_vote"]["table"]  # the labels did change
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from vidstudy.extraction.backbone import ImageBackbone, lite0_backbone
 from vidstudy.cli import main
 from vidstudy.errors import ParameterError, VidstudyError
+from vidstudy.extraction.backbone import ImageBackbone, lite0_backbone
 from vidstudy.extraction.extract import PARTIAL_DIR, REPORT_NAME, extract
-from vidstudy.features import FeatureFile, feature_file_name
 from vidstudy.extraction.video import Sampling, write_video
+from vidstudy.features import FeatureFile, feature_file_name
 
 SAMPLING = Sampling(num_frames=6)
 

@@ -3,8 +3,8 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from conftest import ORIGINAL_D, ORIGINAL_T, original_arrays, write_plain_h5
+
 from vidstudy.errors import FeatureFileError
 from vidstudy.features import (
     STUDY_CATEGORIES,
@@ -89,10 +89,13 @@ MALFORMED = {
     "label_outside_mapping": (dict(labels=np.array([0, 1, 2, 3, 4, 0, 1, 2])), "'labels' holds 4 at video 4"),
     "negative_label": (dict(labels=np.array([0, -1, 2, 3, 0, 0, 1, 2])), "'labels' holds -1"),
     "num_frames_zero": (dict(num_frames=np.array([6, 0, 3, 3, 3, 3, 3, 3], np.int32)), "'num_frames' holds 0 at video 1"),
-    "num_frames_above_T": (dict(num_frames=np.array([6, 7, 3, 3, 3, 3, 3, 3], np.int32)), "'num_frames' holds 7 at video 1, outside 1..6"),
-    "nan_in_valid_frames": (dict(arrays=_nan_in_valid_frames()), "NaN or infinite values inside the valid frames (video 2, step 0)"),
+    "num_frames_above_T": (dict(num_frames=np.array([6, 7, 3, 3, 3, 3, 3, 3], np.int32)),
+                           "'num_frames' holds 7 at video 1, outside 1..6"),
+    "nan_in_valid_frames": (dict(arrays=_nan_in_valid_frames()),
+                            "NaN or infinite values inside the valid frames (video 2, step 0)"),
     "mapping_not_json": (dict(attrs={"category_mapping": "{Animation: 0"}), "'category_mapping' is not valid JSON"),
-    "mapping_not_one_to_one": (dict(attrs={"category_mapping": json.dumps({"A": 0, "B": 0, "C": 2, "D": 3})}), "one-to-one onto 0..3"),
+    "mapping_not_one_to_one": (dict(attrs={"category_mapping": json.dumps({"A": 0, "B": 0, "C": 2, "D": 3})}),
+                               "one-to-one onto 0..3"),
     "mapping_gap": (dict(attrs={"category_mapping": json.dumps({"A": 0, "B": 1, "C": 2, "D": 5})}), "one-to-one onto 0..3"),
     "mapping_not_object": (dict(attrs={"category_mapping": json.dumps(["A", "B"])}), "must be a non-empty JSON object"),
     "feature_dim_disagrees": (dict(attrs={"feature_dim": 1280}), "attribute 'feature_dim' is 1280 but 'features' has D=3"),
@@ -185,7 +188,8 @@ def test_load_splits_refuses_disagreeing_splits(tmp_path):
     for split in ("train", "val"):
         write_feature_file(tmp_path / feature_file_name(split), **original_arrays(**SMALL))
     write_feature_file(tmp_path / feature_file_name("test"), **original_arrays(t=6, d=4))
-    with pytest.raises(FeatureFileError, match=r"test_features_multiscale.h5: 'features' has D=4, disagreeing with the train split's D=3"):
+    with pytest.raises(FeatureFileError,
+                       match=r"test_features_multiscale.h5: 'features' has D=4, disagreeing with the train split's D=3"):
         load_splits(tmp_path)
     other = {"Animation": 1, "Flat_Content": 0, "Gaming": 2, "Natural_Content": 3}
     write_feature_file(tmp_path / feature_file_name("test"), **original_arrays(**SMALL), category_mapping=other)

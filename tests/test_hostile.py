@@ -466,7 +466,8 @@ def test_tampered_partial_results_are_extracted_again(tmp_path, capsys):
     assert capsys.readouterr().err.count("damaged partial result; extracting that video again") == 2
     fresh = extract(tmp_path / "videos", tmp_path / "fresh", backbone=colour, sampling=sampling, progress=False)
     assert fresh["splits"]["train"]["videos_written"] == 4
-    with h5py.File(tmp_path / "out" / feature_file_name("train")) as a, h5py.File(tmp_path / "fresh" / feature_file_name("train")) as b:
+    with (h5py.File(tmp_path / "out" / feature_file_name("train")) as a,
+          h5py.File(tmp_path / "fresh" / feature_file_name("train")) as b):
         np.testing.assert_array_equal(a["features"][()], b["features"][()])
 
 
@@ -476,8 +477,9 @@ def test_other_data_that_is_missing_is_named_without_a_misleading_remedy(run, tm
     assert "--force" not in line
 
 
-BAD_USAGE = [["simulate", "D", "--shape", "huge"], ["train", "D", "R", "--epochs", "abc"], ["inspect"], ["probe", "D", "--kind", "x"],
-             ["predict"], ["evaluate", "R", "--bootstrap", "many"], ["extract", "V"], ["book", "--smoke", "extra"],
+BAD_USAGE = [["simulate", "D", "--shape", "huge"], ["train", "D", "R", "--epochs", "abc"], ["inspect"],
+             ["probe", "D", "--kind", "x"], ["predict"], ["evaluate", "R", "--bootstrap", "many"], ["extract", "V"],
+             ["book", "--smoke", "extra"],
              ["nonsense"], [], ["train", "D", "R", "--unknown-flag"]]
 
 

@@ -9,7 +9,8 @@ from vidstudy.models import MeanPoolClassifier, TemporalClassifier, count_parame
 
 def small_model(masked=True):
     torch.manual_seed(0)
-    return TemporalClassifier(12, hidden_dim=8, num_lstm_layers=2, num_heads=2, dropout=0.4, head_dims=(8, 6), masked=masked).eval()
+    return TemporalClassifier(12, hidden_dim=8, num_lstm_layers=2, num_heads=2, dropout=0.4, head_dims=(8, 6),
+                              masked=masked).eval()
 
 
 def test_padding_does_not_change_a_prediction():

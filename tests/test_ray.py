@@ -8,10 +8,10 @@ import torch
 from test_extract import SAMPLING, _colour_backbone, _same_file, video_tree  # noqa: F401 (a fixture)
 
 from vidstudy import executor as executors
-from vidstudy.executor import RayExecutor
 from vidstudy.cli import main
 from vidstudy.config import build
 from vidstudy.errors import ParameterError
+from vidstudy.executor import RayExecutor
 from vidstudy.extraction.extract import PARTIAL_DIR, REPORT_NAME, extract
 from vidstudy.features import feature_file_name, load_splits
 from vidstudy.train import train_ensemble

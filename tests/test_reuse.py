@@ -17,10 +17,10 @@ from vidstudy.errors import VidstudyError
 from vidstudy.evaluate import evaluate_run
 from vidstudy.features import FeatureFile, feature_file_name, load_splits
 from vidstudy.predictions import build_predictions, ensure_predictions, load_predictions, store_path
-from vidstudy.study.recipes import training_subset
-from vidstudy.study.chapter import run_folder as chapter_run
 from vidstudy.runs import member_checkpoints
 from vidstudy.simulate import shape_config, simulate
+from vidstudy.study.chapter import run_folder as chapter_run
+from vidstudy.study.recipes import training_subset
 from vidstudy.train import train_ensemble
 from vidstudy.tta import view_names
 
@@ -112,7 +112,8 @@ def test_resume_after_the_data_was_rewritten_in_place_is_refused(data, run_a, tm
     assert main(["train", str(tmp_path / "A"), str(run), "--members", "1", *TINY]) == 0
     rewrite_in_place(tmp_path / "A" / feature_file_name("val"))
     one_line_error(capsys, ["train", str(tmp_path / "A"), str(run), "--members", "1", "--resume", *TINY],
-                   f"the val file {tmp_path / 'A' / feature_file_name('val')} is not the one it was made from (its content changed)")
+                   f"the val file {tmp_path / 'A' / feature_file_name('val')} is not the one it was made from "
+                   f"(its content changed)")
     one_line_error(capsys, ["predict", str(run)],  # the run's own store is not made from a changed file either
                    f"{feature_file_name('val')}: the run's val file changed since the run was trained")
 

@@ -7,11 +7,19 @@ import stat
 import numpy as np
 import pytest
 
+from vidstudy.atomic import atomic_path, read_json, write_json, write_npz, write_text
 from vidstudy.config import preset
 from vidstudy.errors import VidstudyError
-from vidstudy.atomic import atomic_path, read_json, write_json, write_npz, write_text
-from vidstudy.runs import (CONFIG_FILE, DATA_FILE, member_checkpoints, member_dir, member_name, read_config,
-                           read_data_record, read_summary)
+from vidstudy.runs import (
+    CONFIG_FILE,
+    DATA_FILE,
+    member_checkpoints,
+    member_dir,
+    member_name,
+    read_config,
+    read_data_record,
+    read_summary,
+)
 
 
 def _names(folder):
@@ -135,7 +143,8 @@ def test_the_data_record_and_a_summary_are_checked_for_what_their_readers_use(tm
     assert set(read_data_record(tmp_path)["files"]) == {"train", "val"}
     for bad in ({"files": {"train": entry}}, {"files": {"train": entry, "val": {"path": "x.h5"}}}, {"files": []}):
         write_json(tmp_path / DATA_FILE, bad)
-        with pytest.raises(VidstudyError, match=r"data\.json: does not record the run's split files .* must be trained again\)\.$"):
+        with pytest.raises(VidstudyError,
+                           match=r"data\.json: does not record the run's split files .* must be trained again\)\.$"):
             read_data_record(tmp_path)
     member = tmp_path / "m"
     write_json(member / "summary.json", {"member": "ensemble_model_0", "seed": 42})

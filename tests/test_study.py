@@ -61,7 +61,8 @@ def test_robustness_sweep_matches_a_hand_count():
     assert rows[(2, "unconfident")]["Animation F1"] == pytest.approx(100)  # the third member still decides
     # two of three members send the Animation videos to Gaming with 0.97: the vote follows them
     assert rows[(2, "confidently wrong")]["Animation F1"] == pytest.approx(0)
-    assert soft_vote(anomaly.confidently_wrong(anomaly.confidently_wrong(probs, 0, 0, 2), 1, 0, 2)).argmax(1).tolist() == [2, 2, 1, 2]
+    both_wrong = anomaly.confidently_wrong(anomaly.confidently_wrong(probs, 0, 0, 2), 1, 0, 2)
+    assert soft_vote(both_wrong).argmax(1).tolist() == [2, 2, 1, 2]
 
 
 def test_multiplicity_and_power_on_planted_changes():

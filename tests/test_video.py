@@ -171,5 +171,6 @@ def test_extract_of_a_long_video_seeks_and_gives_the_file_decoding_would(long_vi
     assert taken == ["decode_seeking"]
     monkeypatch.setattr(video, "_decode_seeking", lambda *a: None)  # seeking "fails": decoded in order
     extract(tmp_path / "v", tmp_path / "decode", backbone=colour, sampling=Sampling(num_frames=8), progress=False)
-    with h5py.File(tmp_path / "seek" / feature_file_name("test")) as a, h5py.File(tmp_path / "decode" / feature_file_name("test")) as b:
+    with (h5py.File(tmp_path / "seek" / feature_file_name("test")) as a,
+          h5py.File(tmp_path / "decode" / feature_file_name("test")) as b):
         np.testing.assert_array_equal(a["features"][()], b["features"][()])

@@ -18,7 +18,7 @@ def test_render_history_draws_both_panels():
     assert [round(p.get_height(), 6) for p in right.patches] == [50.0, 70.0, 70.0, 70.0]
     labels = [t.get_text() for t in right.texts]
     assert labels == ["50.0%", "70.0%", "70.0%", "70.0%"]
-    mean_line = [l for l in right.get_lines() if l.get_linestyle() == "--"]
+    mean_line = [x for x in right.get_lines() if x.get_linestyle() == "--"]
     assert mean_line and mean_line[0].get_ydata()[0] == 65.0
     plt.close(fig)
 

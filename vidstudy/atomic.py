@@ -112,7 +112,8 @@ def read_json(path: str | os.PathLike, what: str, *, required: tuple[str, ...] =
     except json.JSONDecodeError as exc:
         raise VidstudyError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); it should hold {what}.") from None
     if not isinstance(value, kind):
-        raise VidstudyError(f"{path}: holds a JSON {type(value).__name__}, not the {'object' if kind is dict else 'list'} of {what}.")
+        wanted = "object" if kind is dict else "list"
+        raise VidstudyError(f"{path}: holds a JSON {type(value).__name__}, not the {wanted} of {what}.")
     missing = [k for k in required if k not in value] if kind is dict else []
     if missing:
         raise VidstudyError(f"{path}: lacks {', '.join(repr(k) for k in missing)} ({what}).")

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import VidstudyError
 from .atomic import atomic_path
+from .errors import VidstudyError
 
 BEST, LAST = "best.pt", "last.pt"
 BEST_KEYS = ("model_state", "config", "seed", "epoch", "feature_dim", "num_classes", "class_names", "category_mapping",

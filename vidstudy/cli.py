@@ -150,18 +150,17 @@ def _cmd_train(args) -> None:
     print(f"trained {len(summaries)} members into {args.run_dir} in {time.perf_counter() - t0:.1f} s")
 
 
-def _store_args(p, data_help: str, device_what: str) -> None:
-    """The arguments ``predict`` and ``evaluate`` share: the run, another data folder, the views, the device."""
+def _store_args(p, data_help: str) -> None:
+    """The arguments ``predict`` and ``evaluate`` share: the run, another data folder, the views."""
     p.add_argument("run_dir", type=Path)
     p.add_argument("data_dir", type=Path, nargs="?", help=data_help)
     p.add_argument("--subsequences", type=int, help="random-subsequence views (default: those the store holds, else 1)")
-    _device_option(p, device_what)
 
 
 def _predict_args(pd_) -> None:
-    _store_args(pd_, "another folder whose test file to predict (default: the run's own val and test files)",
-                "the members")
+    _store_args(pd_, "another folder whose test file to predict (default: the run's own val and test files)")
     pd_.add_argument("--force", action="store_true", help="rebuild even when the store is current")
+    _device_option(pd_, "the members")
 
 
 def _cmd_predict(args) -> None:
@@ -183,9 +182,9 @@ def _cmd_predict(args) -> None:
 
 
 def _evaluate_args(ev) -> None:
-    _store_args(ev, "evaluate on another folder's test file (default: the run's own); validation stays the run's own",
-                "the members when the store is rebuilt")
+    _store_args(ev, "evaluate on another folder's test file (default: the run's own); validation stays the run's own")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs (default 1000)")
+    _device_option(ev, "the members when the store is rebuilt")
 
 
 def _cmd_evaluate(args) -> None:

@@ -288,8 +288,8 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
         try:
             value = coerce(hints[name], text.strip(), text=True)
         except ValueError:
-            typ = hints[name]
-            raise ParameterError(f"config key {key} expects {getattr(typ, '__name__', str(typ))}, got {text.strip()!r}.") from None
+            typ = getattr(hints[name], "__name__", str(hints[name]))
+            raise ParameterError(f"config key {key} expects {typ}, got {text.strip()!r}.") from None
         setattr(target, name, value)
     return config
 

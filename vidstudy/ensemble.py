@@ -20,7 +20,8 @@ def soft_vote(member_probs: np.ndarray, weights: np.ndarray | None = None) -> np
         return member_probs.mean(axis=0)
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (member_probs.shape[0],) or np.any(w < 0) or w.sum() <= 0:
-        raise ParameterError(f"weights must be {member_probs.shape[0]} non-negative numbers with a positive sum, got {w.tolist()}.")
+        raise ParameterError(f"weights must be {member_probs.shape[0]} non-negative numbers with a positive sum, "
+                             f"got {w.tolist()}.")
     return np.tensordot(w / w.sum(), member_probs, axes=1)
 
 

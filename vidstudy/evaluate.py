@@ -15,19 +15,26 @@ import numpy as np
 
 from . import calibration as cal
 from . import checkpoint
+from .atomic import write_json
 from .config import RunConfig
+from .ensemble import (
+    collapse_flags,
+    fit_class_conditional_tta,
+    hard_vote,
+    leave_one_out,
+    member_tta,
+    select_members,
+    soft_vote,
+    tta_ensemble,
+)
 from .errors import ParameterError, VidstudyError
-from .ensemble import (collapse_flags, fit_class_conditional_tta, hard_vote, leave_one_out, member_tta,
-                       select_members, soft_vote, tta_ensemble)
 from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
 from .results import SCHEMA, best_per_class
-from .atomic import write_json
 from .runs import member_checkpoints
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
-
 
 MAX_BOOT = 100_000  # bootstrap resamples
 MIN_VAL_PER_CLASS = 2  # the stacker's stratified cross-validation needs two videos of each class
@@ -78,14 +85,16 @@ def method_predictions(val: Predictions, test: Predictions, seed: int = 0) -> di
                                soft_vote(test_orig[kept]).argmax(1), {"members": [test.member_names[i] for i in kept]}),
         "ensemble_tta": ("the original's TTA: mean over each member's four views, then over members",
                          tta_ensemble(test.probs, base).argmax(1), {"views_per_video": float(len(base))}),
-        "class_conditional_tta": ("all stored views only where the original view's ensemble confidence is under a per-class threshold fit on val",
+        "class_conditional_tta": ("all stored views only where the original view's ensemble confidence is under a "
+                                  "per-class threshold fit on val",
                                   cc_probs.argmax(1), {"views_per_video": float(cc_views.mean()),
                                                        "thresholds": dict(zip(names, map(float, cc.thresholds)))}),
         "stacking": ("multinomial logistic regression on members x views probabilities, fit on val",
                      stacker.predict_proba(test.probs).argmax(1), {"cv_on_val": stacker.cv_metrics}),
         "class_member_weights": ("per-class member weights fit on val, over each member's TTA probabilities",
                                  weights.predict_proba(test_member_tta).argmax(1),
-                                 {"weights": {m: dict(zip(names, map(float, weights.weights[i]))) for i, m in enumerate(test.member_names)}}),
+                                 {"weights": {m: dict(zip(names, map(float, weights.weights[i])))
+                                              for i, m in enumerate(test.member_names)}}),
     }
 
 
@@ -99,7 +108,8 @@ def calibration_report(val: Predictions, test: Predictions, bins: int = cal.DEFA
         t = cal.fit_temperature(lv, val.labels)
         before, after = cal.softmax(lt), cal.softmax(lt, t)
         out[name] = {"temperature": t, "bins": bins, "ece_before": cal.ece(before, test.labels, bins),
-                     "ece_after": cal.ece(after, test.labels, bins), "reliability_before": cal.reliability(before, test.labels, bins),
+                     "ece_after": cal.ece(after, test.labels, bins),
+                     "reliability_before": cal.reliability(before, test.labels, bins),
                      "reliability_after": cal.reliability(after, test.labels, bins)}
     return out
 
@@ -189,7 +199,8 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
     folder, test_file = split_target(run_dir, "test", data_dir)
     out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store
     t0 = time.perf_counter()
-    results = {"schema": SCHEMA, "run_dir": str(run_dir), "class_names": store["test"].class_names, "views": store["test"].view_names,
+    results = {"schema": SCHEMA, "run_dir": str(run_dir), "class_names": store["test"].class_names,
+               "views": store["test"].view_names,
                "n_boot": n_boot, "seed": seed, "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
     results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed))
     seconds = time.perf_counter() - t0
@@ -211,7 +222,8 @@ def format_report(results: dict) -> str:
     lines = ["Validation per-class F1 (%) at each member's best checkpoint",
              f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names)]
     for m, r in results["members"].items():
-        flag = "" if r["kept"] else "  (collapsed on val: " + ", ".join(names[c] for c in r["collapse_on_val"]["lost_classes"]) + ")"
+        lost = ", ".join(names[c] for c in r["collapse_on_val"]["lost_classes"])
+        flag = "" if r["kept"] else f"  (collapsed on val: {lost})"
         lines.append(f"{m:<{width}}" + "".join(f"{r['val']['table']['classes'][n]['f1']:>20.2f}" for n in names) + flag)
     lines.append(f"{'best per class (val)':<{width}}" + "".join(f"{results['best_per_class']['val'][n]:>20.2f}" for n in names))
     lines += ["", "Test per-class F1 (%) with 95 % bootstrap CIs", head]
@@ -219,8 +231,10 @@ def format_report(results: dict) -> str:
     rows += [(name, r) for name, r in results["methods"].items()]
     for name, r in rows:
         ci = r["ci"]
-        lines.append(f"{name:<{width}}" + "".join(f"{_cell(c):>20}" for c in ci["per_class_f1"]) + f"{_cell(ci['macro_f1']):>20}{_cell(ci['accuracy']):>20}")
-    lines.append(f"{'oracle: best per class':<{width}}" + "".join(f"{results['best_per_class']['test'][n]:>20.1f}" for n in names))
+        lines.append(f"{name:<{width}}" + "".join(f"{_cell(c):>20}" for c in ci["per_class_f1"])
+                     + f"{_cell(ci['macro_f1']):>20}{_cell(ci['accuracy']):>20}")
+    lines.append(f"{'oracle: best per class':<{width}}"
+                 + "".join(f"{results['best_per_class']['test'][n]:>20.1f}" for n in names))
     lines.append("(oracle: each class's best member picked on the test labels; not a system, an upper bound of picking)")
     lines += ["", "Per-class member weights (class_member_weights, fit on val; each class sums to 1 over members)",
               f"{'':<{width}}" + "".join(f"{n[:17]:>20}" for n in names)]
@@ -230,6 +244,7 @@ def format_report(results: dict) -> str:
     lines += ["", f"views per video: ensemble_tta {results['methods']['ensemble_tta']['views_per_video']:.2f}, "
                   f"class_conditional_tta {cc['views_per_video']:.2f}; stacking CV macro-F1 on val "
                   f"{100 * results['methods']['stacking']['cv_on_val']['f1_macro']:.1f}",
-              f"ECE ({results['calibration']['ensemble']['bins']} bins, test) before -> after temperature scaling fit on val: " + ", ".join(
-                  f"{k} {v['ece_before']:.3f}->{v['ece_after']:.3f} (T={v['temperature']:.2f})" for k, v in results["calibration"].items())]
+              f"ECE ({results['calibration']['ensemble']['bins']} bins, test) before -> after temperature scaling "
+              f"fit on val: " + ", ".join(f"{k} {v['ece_before']:.3f}->{v['ece_after']:.3f} (T={v['temperature']:.2f})"
+                                          for k, v in results["calibration"].items())]
     return "\n".join(lines)

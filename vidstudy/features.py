@@ -32,8 +32,8 @@ from typing import Iterable, Mapping, Sequence
 import h5py
 import numpy as np
 
-from .errors import FeatureFileError, ParameterError
 from .atomic import atomic_path
+from .errors import FeatureFileError, ParameterError
 
 STUDY_CATEGORIES: dict[str, int] = {
     "Animation": 0,
@@ -93,7 +93,8 @@ def parse_category_mapping(raw, where: str) -> dict[str, int]:
         ids.append(int(value))
     if sorted(ids) != list(range(len(ids))):
         raise FeatureFileError(
-            f"{where}: attribute 'category_mapping' must map its {len(ids)} names one-to-one onto 0..{len(ids) - 1}, got ids {sorted(ids)}."
+            f"{where}: attribute 'category_mapping' must map its {len(ids)} names one-to-one onto 0..{len(ids) - 1}, "
+            f"got ids {sorted(ids)}."
         )
     return {str(k): int(v) for k, v in raw.items()}
 
@@ -148,7 +149,8 @@ def _check_finite(where: str, block: np.ndarray, nf: np.ndarray, offset: int) ->
     if not finite.all():
         video, step = np.argwhere(~finite)[0]
         raise FeatureFileError(
-            f"{where}: dataset 'features' holds NaN or infinite values inside the valid frames (video {offset + video}, step {step})."
+            f"{where}: dataset 'features' holds NaN or infinite values inside the valid frames "
+            f"(video {offset + video}, step {step})."
         )
 
 
@@ -176,7 +178,8 @@ def _read_strings(ds, where: str) -> list[str]:
             return [s if isinstance(s, str) else s.decode("utf-8") for s in ds[()]]
         return [str(s) for s in ds[()]]
     except (UnicodeDecodeError, AttributeError, TypeError) as exc:
-        raise FeatureFileError(f"{where}: dataset '{ds.name.lstrip('/')}' must hold UTF-8 strings ({type(exc).__name__}).") from None
+        name = ds.name.lstrip("/")
+        raise FeatureFileError(f"{where}: dataset '{name}' must hold UTF-8 strings ({type(exc).__name__}).") from None
 
 
 def _int_attr(attrs: Mapping, name: str, where: str) -> int | None:
@@ -316,7 +319,8 @@ class FeatureFile:
         try:
             return np.asarray(self._dataset()[i, :n], dtype=np.float32)
         except OSError as exc:
-            raise FeatureFileError(f"{self.path}: cannot be read at video {i}, the file is damaged or was changed ({exc}).") from None
+            raise FeatureFileError(f"{self.path}: cannot be read at video {i}, the file is damaged or was changed "
+                                   f"({exc}).") from None
 
     def padded(self) -> np.ndarray:
         """All features as float32 ``[N, T, D]`` (reads the whole file if lazy)."""
@@ -458,11 +462,13 @@ def load_splits(
             ref_split, ref = next(iter(files.items()))
             if ff.feature_dim != ref.feature_dim:
                 raise FeatureFileError(
-                    f"{ff.path}: 'features' has D={ff.feature_dim}, disagreeing with the {ref_split} split's D={ref.feature_dim} ({ref.path})."
+                    f"{ff.path}: 'features' has D={ff.feature_dim}, disagreeing with the {ref_split} split's "
+                    f"D={ref.feature_dim} ({ref.path})."
                 )
             if ff.category_mapping != ref.category_mapping:
                 raise FeatureFileError(
-                    f"{ff.path}: attribute 'category_mapping' {json.dumps(ff.category_mapping)} disagrees with the {ref_split} split's {json.dumps(ref.category_mapping)}."
+                    f"{ff.path}: attribute 'category_mapping' {json.dumps(ff.category_mapping)} disagrees with the "
+                    f"{ref_split} split's {json.dumps(ref.category_mapping)}."
                 )
         files[split] = ff
     return files

@@ -58,7 +58,8 @@ class TemporalClassifier(nn.Module):
         light = dropout / 2
         width = 2 * hidden_dim
         self.masked = masked
-        self.input_proj = nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.ReLU(), nn.Dropout(light))
+        self.input_proj = nn.Sequential(nn.Linear(feature_dim, hidden_dim), nn.LayerNorm(hidden_dim), nn.ReLU(),
+                                        nn.Dropout(light))
         self.lstm = nn.LSTM(hidden_dim, hidden_dim, num_layers=num_lstm_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if num_lstm_layers > 1 else 0.0)
         self.attention = nn.MultiheadAttention(width, num_heads, dropout=dropout, batch_first=True)

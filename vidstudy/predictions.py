@@ -33,10 +33,10 @@ from typing import Sequence
 
 import numpy as np
 
+from .atomic import write_npz
 from .errors import VidstudyError
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, file_digest, fingerprint, same_content
-from .atomic import write_npz
 from .runs import DATA_FILE, member_checkpoints, read_data_record
 from .tta import view_names as default_views
 
@@ -148,7 +148,8 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     for split, data in files.items():
         for name, _, ckpt in models:
             if ckpt["category_mapping"] != data.category_mapping or ckpt["feature_dim"] != data.feature_dim:
-                raise VidstudyError(f"{data.path}: categories or feature dimension differ from those member {name} was trained on.")
+                raise VidstudyError(f"{data.path}: categories or feature dimension differ from those member {name} "
+                                    f"was trained on.")
     stores = {}
     for split, data in files.items():
         probs, logits = predict_members([model for _, model, _ in models], data, views, batch_size, seed, device, precision)
@@ -194,7 +195,8 @@ def _read_store(path: Path) -> dict:
         raise VidstudyError(f"{path}: predictions store has a malformed entry ({exc}).") from None
     if not ok:
         raise VidstudyError(f"{path}: predictions store has probs of shape {d['probs'].shape}, which does not match its "
-                            f"{len(members)} members, {len(stored_views)} views, {len(d['labels'])} videos and {len(d['class_names'])} classes.")
+                            f"{len(members)} members, {len(stored_views)} views, {len(d['labels'])} videos and "
+                            f"{len(d['class_names'])} classes.")
     d["member_names"], d["view_names"] = members, stored_views
     return d
 
@@ -215,7 +217,8 @@ def load_predictions(run_dir, split: str, *, views: Sequence[str] | None = None,
     members, stored = d["member_names"], d["view_names"]
     run_members = [name for name, _ in member_checkpoints(run_dir)]
     if members != run_members:
-        raise VidstudyError(f"{path}: holds members {members} but the run has {run_members}; run vidstudy predict {run_dir} again.")
+        raise VidstudyError(f"{path}: holds members {members} but the run has {run_members}; "
+                            f"run vidstudy predict {run_dir} again.")
     lacking = [x for x in (views or []) if x not in stored]
     if lacking:
         raise VidstudyError(f"{path}: lacks views {', '.join(lacking)}; run vidstudy predict {run_dir} with them.")

@@ -65,8 +65,8 @@ def best_per_class(tables: dict[str, dict], class_names) -> dict[str, float]:
 
 def read_results(path) -> dict:
     """``results.json`` from a run folder or file; one-line errors for a missing, damaged or older file."""
-    from .errors import VidstudyError
     from .atomic import read_json
+    from .errors import VidstudyError
 
     path = Path(path)
     path = path / "results.json" if path.is_dir() else path

@@ -39,18 +39,18 @@ import torch
 from torch import nn
 
 from . import checkpoint
+from .atomic import write_json, write_text
 from .config import RunConfig
 from .data import AugmentConfig, VideoDataset
 from .device import allow_tf32, autocast, resolve_device
 from .errors import ParameterError, VidstudyError
 from .executor import LocalExecutor
-from .feeding import Feed
 from .features import FeatureFile, feature_file_name
+from .feeding import Feed
 from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
-from .atomic import write_json, write_text
 from .runs import CONFIG_FILE, DATA_FILE, MEMBERS_DIR, SUMMARY_FILE, member_dir, read_config, read_data_record, read_summary
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
@@ -97,7 +97,8 @@ def _history_csv(history: dict, num_classes: int) -> str:
                      *[f"class_{c}_f1" for c in range(num_classes)], "learning_rates",
                      "val_macro_f1", "epoch_time_s", "collapsed_classes"])
     for e in range(len(history["train_loss"])):
-        writer.writerow([e + 1, *(f"{history[k][e]:.6f}" for k in ("train_loss", "train_acc", "train_f1", "val_loss", "val_acc", "val_f1")),
+        writer.writerow([e + 1, *(f"{history[k][e]:.6f}" for k in ("train_loss", "train_acc", "train_f1", "val_loss",
+                                                                    "val_acc", "val_f1")),
                          *(f"{v:.6f}" for v in history["val_per_class_f1"][e]), f"{history['learning_rates'][e]:.8g}",
                          f"{history['val_macro_f1'][e]:.6f}", f"{history['epoch_times'][e]:.3f}",
                          " ".join(map(str, history["collapsed_classes"][e]))])
@@ -231,8 +232,9 @@ def _validate(m: _Member, num_classes: int, batch_size: int, precision: str) -> 
     val_pred = val_logits.argmax(1)
     metrics = classification_metrics(val_labels, val_pred, num_classes)
     collapse = detect_collapse(val_labels, val_pred, num_classes)
-    return {"val_loss": val_loss, "val_acc": metrics["acc"], "val_f1": metrics["f1_weighted"], "val_macro_f1": metrics["f1_macro"],
-            "val_per_class_f1": metrics["per_class_f1"], "collapsed_classes": collapse["lost_classes"]}, collapse
+    return {"val_loss": val_loss, "val_acc": metrics["acc"], "val_f1": metrics["f1_weighted"],
+            "val_macro_f1": metrics["f1_macro"], "val_per_class_f1": metrics["per_class_f1"],
+            "collapsed_classes": collapse["lost_classes"]}, collapse
 
 
 def _summary(name: str, seed: int, tcfg, p: _Progress, stopped_early: bool, wall_time: float, best: dict,

@@ -239,8 +239,8 @@ def plot_recipe_distributions(ax, rows, column: str) -> None:
     order = list(dict.fromkeys(rows["recipe"]))
     values = rows.assign(**{column: 100 * rows[column]})
     sns.boxplot(data=values, y="recipe", x=column, order=order, ax=ax, color="0.9", fliersize=0, width=0.5)
-    sns.stripplot(data=values, y="recipe", x=column, order=order, ax=ax, hue="collapsed", palette={False: "tab:blue", True: "tab:red"},
-                  size=6, jitter=0.15)
+    sns.stripplot(data=values, y="recipe", x=column, order=order, ax=ax, hue="collapsed",
+                  palette={False: "tab:blue", True: "tab:red"}, size=6, jitter=0.15)
     ax.set_xlabel(f"{column} (%)")
     ax.set_ylabel("")
 

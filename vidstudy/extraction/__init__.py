@@ -1,8 +1,9 @@
 """The extraction stage: from video files to the study's feature files.
 
 ``video`` (decoding and frame sampling), ``backbone`` (the frozen frame CNN),
-``extract`` (``vidstudy extract``: a folder of videos to split files) and
-``democlips`` (the book's demonstration clips). The only code that needs the
-``extract`` extra (PyAV and the EfficientNet-Lite0 weights); it writes through
+``extract`` (``vidstudy extract``: a folder of videos to split files, through an executor),
+``democlips`` (the book's demonstration clips) and ``realclips`` (``vidstudy realclips``: real frames from
+23 sources in the four classes). The only code that needs the ``extract`` extra (PyAV and the
+EfficientNet-Lite0 weights; ``realclips`` also its own extra); it writes through
 :mod:`vidstudy.features` and knows nothing of training.
 """

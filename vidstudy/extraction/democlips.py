@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ..atomic import atomic_path, write_json
 from ..errors import ParameterError
 from ..fingerprint import difference, file_digest, fingerprint
-from ..atomic import atomic_path, write_json
 from .video import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 24

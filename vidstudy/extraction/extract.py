@@ -43,14 +43,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path, read_json, write_json
+from ..device import resolve_device
 from ..errors import ParameterError, VidstudyError
+from ..executor import LocalExecutor
 from ..features import feature_file_name, write_feature_file
 from ..fingerprint import difference, file_digest, fingerprint, input_key, plain
 from ..multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
 from ..multiscale import multiscale as combine_scales
-from ..atomic import atomic_path, read_json, write_json
-from ..device import resolve_device
-from ..executor import LocalExecutor
 from .backbone import LITE0_INPUT_SIZE, LITE0_NAME, lite0_backbone
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 

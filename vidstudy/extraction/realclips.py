@@ -38,9 +38,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..atomic import write_json
 from ..errors import ParameterError
 from ..fingerprint import difference, fingerprint
-from ..atomic import write_json
 from .democlips import _font, render_scrolling_document, render_slides, shipped_clip
 from .video import Sampling, write_video
 
@@ -197,7 +197,8 @@ def _spreadsheet(n: int, rng: np.random.Generator) -> np.ndarray:
     frames, cursor = [], [1, 1]
     for t in range(n):
         if t % 3 == 0:
-            cursor = [int(np.clip(cursor[0] + rng.integers(-1, 2), 1, rows - 1)), int(np.clip(cursor[1] + rng.integers(-1, 2), 1, cols - 1))]
+            cursor = [int(np.clip(cursor[0] + rng.integers(-1, 2), 1, rows - 1)),
+                      int(np.clip(cursor[1] + rng.integers(-1, 2), 1, cols - 1))]
             values[cursor[0], cursor[1]] = round(float(rng.normal(1000, 400)), 1)
         img = Image.new("RGB", (W, H), "white")
         d = ImageDraw.Draw(img)

@@ -52,7 +52,8 @@ class Sampling:
         if self.clips > 1 and self.num_frames < self.clips:
             raise ParameterError(f"num_frames ({self.num_frames}) must be at least clips ({self.clips}).")
         if not 0 < self.clip_width <= 0.4:
-            raise ParameterError(f"clip_width (--clip-width) must be in (0, 0.4] so that the clips do not overlap, got {self.clip_width}.")
+            raise ParameterError(f"clip_width (--clip-width) must be in (0, 0.4] so that the clips do not overlap, "
+                                 f"got {self.clip_width}.")
         if not 16 <= self.frame_size <= 2048:
             raise ParameterError(f"frame_size must lie in [16, 2048] pixels, got {self.frame_size}.")
 

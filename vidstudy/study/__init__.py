@@ -1,8 +1,9 @@
 """What the book's chapters need: the book runner and the study built on the package's stages.
 
-``book`` (``vidstudy book``), ``chapter`` (a chapter's data folder, config and run
-folder), ``report`` (the tables), ``anomaly`` (the Animation analysis),
-``experiments`` (the improvement experiments) and ``recipes`` (the recipe study).
-It reads runs and predictions stores through the flat core; nothing in the core
-imports it.
+``book`` (``vidstudy book``: the chapter list, execution, the HTML build), ``chapter`` (the chapters'
+parameters, declared once, and a chapter's data folder, config and run folder), ``report`` (the tables and
+glued values), ``anomaly`` (the Animation analysis), ``experiments`` (the improvement experiments),
+``recipes`` (the recipe study, its sizes and its verdict), ``claims`` (the study's claims as comparisons with
+CIs), ``crosssource`` (leaving one source out per class) and ``simcompare`` (simulator against real
+statistics). It reads runs and predictions stores through the flat core; nothing in the core imports it.
 """

@@ -33,7 +33,8 @@ def suppress_class(member_probs: np.ndarray, member: int, cls: int, factor: floa
     return out
 
 
-def confidently_wrong(member_probs: np.ndarray, member: int, cls: int, wrong: int, confidence: float = WRONG_CONFIDENCE) -> np.ndarray:
+def confidently_wrong(member_probs: np.ndarray, member: int, cls: int, wrong: int,
+                      confidence: float = WRONG_CONFIDENCE) -> np.ndarray:
     """A copy where ``member`` sends every video it would call ``cls`` to ``wrong`` with ``confidence``."""
     out = member_probs.copy()
     hit = out[member].argmax(-1) == cls

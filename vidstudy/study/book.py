@@ -29,10 +29,10 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from ..atomic import atomic_path, write_json
 from ..errors import ParameterError, VidstudyError
 from ..features import SPLITS, feature_file_name
 from ..fingerprint import difference, file_digest, fingerprint, input_key
-from ..atomic import atomic_path, write_json
 from .chapter import SMOKE, default_data, make_params
 
 PACKAGE = Path(__file__).resolve().parents[1]  # vidstudy/

@@ -17,10 +17,10 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import executor as executors
 from ..config import RunConfig, build, coerce
 from ..device import resolve_device
 from ..errors import ParameterError
-from .. import executor as executors
 from ..features import SPLITS, feature_file_name, load_splits
 from ..fingerprint import fingerprint, input_key
 from ..simulate import ensure_simulated, shape_config

@@ -30,13 +30,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..atomic import read_json
 from ..config import RunConfig, build
 from ..errors import ParameterError
 from ..features import FeatureFile, write_feature_file
-from ..metrics import classification_metrics
 from ..fingerprint import difference, fingerprint
+from ..metrics import classification_metrics
 from ..predictions import build_predictions, is_current, load_predictions
-from ..atomic import read_json
 from ..runs import member_dir, read_config, read_summary
 from ..sampling import stratified_split
 from ..train import train_ensemble
@@ -235,7 +235,8 @@ def recipe_summary(rows: pd.DataFrame) -> pd.DataFrame:
         "val min": 100 * g["val macro-F1"].min(),
         "test macro-F1 mean": 100 * g["test macro-F1"].mean(), "test std": 100 * g["test macro-F1"].std(),
         "test min": 100 * g["test macro-F1"].min(),
-        "epochs (mean)": g["epochs"].mean(), "epochs collapsed (mean)": g["epochs collapsed"].mean(), "wall time per member (s)": g["wall time (s)"].mean(),
+        "epochs (mean)": g["epochs"].mean(), "epochs collapsed (mean)": g["epochs collapsed"].mean(),
+        "wall time per member (s)": g["wall time (s)"].mean(),
         "time to 95% (s)": g["time to 95% (s)"].mean(),
     })
     return table.round(3)
