@@ -422,11 +422,14 @@ def test_readme_lists_every_config_range():
 
 def test_a_book_with_other_epochs_gets_a_run_folder_of_its_own(smoke_dir):
     """Changing only `epochs` in a book's parameters trains a new run rather than failing on the old one."""
-    from vidstudy.study.chapter import setup
+    from vidstudy.study.chapter import Params, setup
 
-    folders = {setup(str(smoke_dir), "runs/x", "cpu", 2, epochs, 42, True)[2] for epochs in (0, 2, 3)}
+    def folder(members, epochs):
+        return setup(Params(data_dir=str(smoke_dir), run_dir="runs/x", members=members, epochs=epochs, smoke=True))[2]
+
+    folders = {folder(2, epochs) for epochs in (0, 2, 3)}
     assert len(folders) == 3
-    assert setup(str(smoke_dir), "runs/x", "cpu", 3, 2, 42, True)[2] in folders  # members do not change the folder
+    assert folder(3, 2) in folders  # members do not change the folder
 
 
 def test_tampered_partial_results_are_extracted_again(tmp_path, capsys):

@@ -120,3 +120,12 @@ def test_ray_without_the_extra_is_one_line_and_writes_nothing(monkeypatch, smoke
         err = capsys.readouterr().err.strip()
         assert err == "vidstudy: error: --ray needs Ray, which is not installed: pip install 'vidstudy[ray]'.", err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "not-a-host.invalid:6379"])
+def test_an_address_where_no_ray_head_listens_is_one_line_and_writes_nothing(smoke_dir, tmp_path, capsys, address):
+    assert main(["train", str(smoke_dir), str(tmp_path / "run"), "--members", "1", "--epochs", "1", "--ray", address]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"vidstudy: error: --ray {address}: cannot join a Ray cluster "
+                                                         f"there (nothing answers at {address}"), err
+    assert not (tmp_path / "run").exists()

@@ -74,9 +74,9 @@ def _finite(obj: Any) -> Any:
 
 
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """Write ``arrays`` as an uncompressed ``.npz`` (what :func:`numpy.load` reads) to ``path`` atomically.
+    """Write ``arrays`` as an uncompressed ``.npz`` (what ``numpy.load`` reads) to ``path`` atomically.
 
-    Unlike :func:`numpy.savez`, which stamps each member with the current time, the
+    Unlike ``numpy.savez``, which stamps each member with the current time, the
     archive's members carry a fixed date, so the same arrays give the same bytes.
     """
     with atomic_path(path) as tmp:

@@ -132,16 +132,17 @@ class RayExecutor:
         """The ``ray`` module, connected to the cluster (quietly: no dashboard, no usage statistics)."""
         import ray
 
-        if ray.is_initialized():
-            return ray
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         try:
+            if self.address != LOCAL:
+                _reachable(self.address)
+            if ray.is_initialized():
+                return ray
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             if self.address == LOCAL:
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
                 ray.init(num_cpus=os.cpu_count() or 1, **options)
             else:
-                _reachable(self.address)
                 ray.init(address=self.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise ParameterError(f"--ray {self.address}: cannot join a Ray cluster there "
