@@ -107,6 +107,16 @@ def test_each_stage_imports_without_the_other(stage, other):
     assert out == "[]", f"vidstudy.{stage} imports vidstudy.{other}: {out}"
 
 
+def test_no_module_imports_another_modules_private_names():
+    private = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                private += [f"{module}: {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert private == []
+
+
 def test_no_function_is_longer_than_the_limit():
     long = []
     for module, path in MODULES.items():

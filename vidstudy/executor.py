@@ -141,7 +141,7 @@ class RayExecutor:
             options = dict(include_dashboard=False, logging_level="ERROR", log_to_driver=False)
             if self.address == LOCAL:
                 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-                ray.init(num_cpus=os.cpu_count() or 1, **options)
+                ray.init(num_cpus=max_workers(), **options)
             else:
                 ray.init(address=self.address, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -65,7 +65,7 @@ def per_class_table(y_true: np.ndarray, y_pred: np.ndarray, class_names: list[st
     }
 
 
-def _f1_from_counts(yt: np.ndarray, yp: np.ndarray, num_classes: int) -> np.ndarray:
+def f1_from_counts(yt: np.ndarray, yp: np.ndarray, num_classes: int) -> np.ndarray:
     """Per-class F1 for each row of ``yt``/``yp`` ``[B, N]`` -> ``[B, C]`` (0 where undefined)."""
     out = np.empty((yt.shape[0], num_classes))
     for c in range(num_classes):
@@ -78,7 +78,7 @@ def _f1_from_counts(yt: np.ndarray, yp: np.ndarray, num_classes: int) -> np.ndar
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     """Macro F1 over classes ``0 .. num_classes - 1`` (a fraction; a class absent from both counts 0)."""
-    return float(_f1_from_counts(np.asarray(y_true)[None], np.asarray(y_pred)[None], num_classes)[0].mean())
+    return float(f1_from_counts(np.asarray(y_true)[None], np.asarray(y_pred)[None], num_classes)[0].mean())
 
 
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boot: int = 1000, seed: int = 0,
@@ -89,8 +89,8 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boo
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
     yt, yp = y_true[idx], y_pred[idx]
-    f1 = _f1_from_counts(yt, yp, num_classes)
-    point_f1 = _f1_from_counts(y_true[None], y_pred[None], num_classes)[0]
+    f1 = f1_from_counts(yt, yp, num_classes)
+    point_f1 = f1_from_counts(y_true[None], y_pred[None], num_classes)[0]
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
 
     def ci(point, samples):
@@ -120,8 +120,8 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
 
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
     acc_d, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, len(y_true), n_boot, seed)
-    point_f1 = (_f1_from_counts(y_true[None], pred_b[None], num_classes).mean()
-                - _f1_from_counts(y_true[None], pred_a[None], num_classes).mean())
+    point_f1 = (f1_from_counts(y_true[None], pred_b[None], num_classes).mean()
+                - f1_from_counts(y_true[None], pred_a[None], num_classes).mean())
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     right_a, right_b = pred_a == y_true, pred_b == y_true
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(~right_a & right_b))
@@ -151,7 +151,7 @@ def _paired_samples(y_true, pred_a, pred_b, num_classes: int, size: int, n_boot:
     idx = rng.integers(0, len(y_true), size=(n_boot, size))
     yt = y_true[idx]
     acc_d = np.mean(pred_b[idx] == yt, 1) - np.mean(pred_a[idx] == yt, 1)
-    f1_d = _f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - _f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
+    f1_d = f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
     return acc_d, f1_d
 
 

@@ -47,7 +47,7 @@ def shipped_clip(file_name: str) -> Path:
     return path
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont:
+def default_font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
@@ -64,11 +64,11 @@ def render_slides(num_frames: int, seed: int = 0) -> np.ndarray:
         img = Image.new("RGB", (WIDTH, HEIGHT), (250, 250, 245))
         d = ImageDraw.Draw(img)
         d.rectangle((0, 0, WIDTH, 36), fill=(30, 60, 120))
-        d.text((12, 8), f"{k + 1}. {_sentence(rng, 2).title()}", font=_font(18), fill="white")
+        d.text((12, 8), f"{k + 1}. {_sentence(rng, 2).title()}", font=default_font(18), fill="white")
         for i in range(4):
             y = 52 + 24 * i
             d.ellipse((14, y + 6, 20, y + 12), fill=(30, 60, 120))
-            d.text((28, y), _sentence(rng, 3), font=_font(14), fill=(30, 30, 30))
+            d.text((28, y), _sentence(rng, 3), font=default_font(14), fill=(30, 30, 30))
         heights = rng.integers(10, 70, 5)
         for i, h in enumerate(heights):
             d.rectangle((40 + 50 * i, 230 - h, 70 + 50 * i, 230), fill=(200, 90 + 30 * i, 40))
@@ -85,14 +85,14 @@ def render_scrolling_document(num_frames: int, seed: int = 0) -> np.ndarray:
     y = 10
     while y < page_h - 20:
         if rng.random() < 0.15:
-            d.text((16, y), _sentence(rng, 2).title(), font=_font(16), fill=(0, 0, 0))
+            d.text((16, y), _sentence(rng, 2).title(), font=default_font(16), fill=(0, 0, 0))
             y += 26
         elif rng.random() < 0.1:
             d.rectangle((40, y, WIDTH - 40, y + 60), outline=(80, 80, 80), fill=(225, 235, 250))
             d.line((50, y + 50, 120, y + 20, 190, y + 35, WIDTH - 50, y + 10), fill=(200, 40, 40), width=2)
             y += 70
         else:
-            d.text((16, y), _sentence(rng, 5), font=_font(12), fill=(40, 40, 40))
+            d.text((16, y), _sentence(rng, 5), font=default_font(12), fill=(40, 40, 40))
             y += 16
     arr = np.asarray(page)
     return np.stack([arr[3 * t: 3 * t + HEIGHT] for t in range(num_frames)])
@@ -123,8 +123,8 @@ def render_game(num_frames: int, seed: int = 0) -> np.ndarray:
         d.rectangle((80, 172 - jump, 100, 199 - jump), fill=(220, 30, 30), outline=(0, 0, 0))
         d.rectangle((84, 178 - jump, 96, 184 - jump), fill=(255, 220, 180))
         d.rectangle((0, 0, WIDTH, 22), fill=(0, 0, 0))
-        d.text((8, 3), f"SCORE {100 * (t // 6):06d}", font=_font(14), fill="white")
-        d.text((WIDTH - 90, 3), "LIVES x3", font=_font(14), fill=(250, 210, 0))
+        d.text((8, 3), f"SCORE {100 * (t // 6):06d}", font=default_font(14), fill="white")
+        d.text((WIDTH - 90, 3), "LIVES x3", font=default_font(14), fill=(250, 210, 0))
         frames.append(np.asarray(img))
     return np.stack(frames)
 

@@ -41,7 +41,7 @@ from PIL import Image, ImageDraw
 from ..atomic import write_json
 from ..errors import ParameterError
 from ..fingerprint import difference, fingerprint
-from .democlips import _font, render_scrolling_document, render_slides, shipped_clip
+from .democlips import default_font, render_scrolling_document, render_slides, shipped_clip
 from .video import Sampling, write_video
 
 FPS = 12
@@ -171,7 +171,7 @@ def _editor(n: int, rng: np.random.Generator) -> np.ndarray:
     lines = _code_lines()
     first = int(rng.integers(0, max(1, len(lines) - 40)))
     speed = rng.uniform(0.2, 1.2)  # lines per frame
-    font = _font(9)
+    font = default_font(9)
     frames = []
     for t in range(n):
         top = first + int(speed * t)
@@ -193,7 +193,7 @@ def _spreadsheet(n: int, rng: np.random.Generator) -> np.ndarray:
     """A spreadsheet: a grid of numbers, a header row, a cursor moving and cells being filled in."""
     cols, rows = 5, 11
     values = rng.normal(1000, 400, (rows, cols)).round(1)
-    font = _font(8)
+    font = default_font(8)
     frames, cursor = [], [1, 1]
     for t in range(n):
         if t % 3 == 0:
@@ -220,7 +220,7 @@ def _spreadsheet(n: int, rng: np.random.Generator) -> np.ndarray:
 def _terminal(n: int, rng: np.random.Generator) -> np.ndarray:
     """A terminal: commands typed and their output scrolling up, monospace-looking text on black."""
     words = ("ls", "cd", "make", "python", "git status", "pytest -q", "du -sh", "grep -r", "cat", "vidstudy inspect")
-    font = _font(9)
+    font = default_font(9)
     lines: list[str] = []
     frames = []
     for t in range(n):

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import calibration as cal
 from ..features import class_index, load_splits
-from ..metrics import _f1_from_counts, bootstrap_statistic, holm, paired_comparison
+from ..metrics import bootstrap_statistic, f1_from_counts, holm, paired_comparison
 from ..predictions import load_predictions
 from ..probe import run_probe
 from ..results import read_results
@@ -57,7 +57,7 @@ def _animation_gap(labels: np.ndarray, pred: np.ndarray, animation: int, num_cla
     others = [c for c in range(num_classes) if c != animation]
 
     def gap(rows):
-        f1 = _f1_from_counts(labels[rows][None], pred[rows][None], num_classes)[0]
+        f1 = f1_from_counts(labels[rows][None], pred[rows][None], num_classes)[0]
         return 100 * (f1[animation] - f1[others].min())
     return gap
 
