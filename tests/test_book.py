@@ -197,7 +197,9 @@ def test_every_chapter_takes_the_runner_parameters_and_ray_without_the_extra_is_
         nb = nbformat.read(REPO / "notebooks" / f"{chapter}.ipynb", as_version=4)
         (cell,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         names = [line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line]
-        assert names == list(defaults()), chapter
+        assigned = {}
+        exec(cell.source, {}, assigned)  # the cell papermill injects into: the declared names and defaults, in order
+        assert names == list(defaults()) and assigned == defaults(), chapter
     monkeypatch.setattr(executors, "ray_available", lambda: False)
     assert resolve_params(smoke=True)["ray"] == ""  # the smoke book trains here and needs no Ray
     with pytest.raises(ParameterError, match=r"^ray is 'local' .* pip install 'vidstudy\[ray\]', or set ray: \"\""):
