@@ -163,6 +163,14 @@ def end_to_end(preset_name: str, data_dir: Path, device: torch.device, precision
     return result
 
 
+def _shape_of(data_dir: Path) -> str:
+    """The :data:`SHAPES` entry of a feature folder's train file (``paper`` at T=73, D=1280, else ``default``)."""
+    from vidstudy.features import FeatureFile, feature_file_name
+
+    train = FeatureFile(Path(data_dir) / feature_file_name("train"))
+    return "paper" if (train.max_frames, train.feature_dim) == SHAPES["paper"] else "default"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -202,7 +210,7 @@ def main() -> None:
             simulate(Path(tmp) / "data", seed=0, shape=args.shape)
             data = Path(tmp) / "data"
             print(f"simulated the {args.shape} shape in {time.perf_counter() - t0:.1f} s")
-        shape = "paper" if args.data is None and args.shape == "paper" else "default"
+        shape = _shape_of(data)  # the bare model's figure at the data's own shape is the reference
         for p in args.presets.split(","):
             r = end_to_end(p, data, device, args.precision, args.epochs, args.members, Path(tmp) / p, args.checkpoint_every)
             ref = bares[(p, shape)]["train"]

@@ -84,6 +84,8 @@ def test_one_coercion_for_json_values_and_command_line_text():
         apply_overrides(preset("cpu"), ["model.hidden_dim=wide"])
     with pytest.raises(ParameterError, match=r"key 'hidden_dim' must be int, got \"64\""):
         RunConfig.from_dict({"model": {"hidden_dim": "64"}})
+    with pytest.raises(ParameterError, match=r"^preset must be one of paper, cpu, got 'gpu'\.$"):
+        RunConfig.from_dict({"preset": "gpu"}).validate()  # a config.json naming a preset there is not
 
 
 def test_the_attention_rule_belongs_to_the_temporal_model():

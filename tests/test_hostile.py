@@ -70,6 +70,7 @@ BAD_FIELDS = [
     ("train.class_boost=1,1", "train.class_boost needs 4 numbers"), ("train.class_boost=0,1,1,1", "train.class_boost"),
     ("seed_base=-1", "seed_base"), ("train.schedule=sometimes", "train.schedule"),
     ("train.lr=fast", "expects float"), ("train.nope=1", "unknown config key"), ("lr", "must look like key=value"),
+    ("preset=gpu", "the preset is chosen with --preset (paper, cpu), not set as a config key"),
 ]
 
 

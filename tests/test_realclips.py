@@ -53,6 +53,13 @@ def test_settings_are_checked():
         realclips.Settings(seed=-1)
 
 
+@pytest.mark.parametrize("frames", [0, -1, 100000])
+def test_a_bad_frame_count_is_refused_before_anything_is_rendered(tmp_path, frames):
+    with pytest.raises(ParameterError, match=rf"^num_frames \(--frames\) must lie in \[3, 4096\], got {frames}\.$"):
+        realclips.build(tmp_path / "rc", TINY, frames=frames, backbone=_colour_backbone(), progress=False)
+    assert not (tmp_path / "rc").exists()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = [tmp_path_factory.mktemp(f"rc{k}") for k in range(2)]

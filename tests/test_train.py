@@ -81,6 +81,9 @@ def test_same_seed_gives_identical_history(tmp_path, splits):
     wa, wb, wc = _weights(tmp_path / "a"), _weights(tmp_path / "b"), _weights(tmp_path / "c")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    # the results are the same for the same seed and thread count, and the summary records the thread count
+    summaries = [json.loads((tmp_path / m / "summary.json").read_text()) for m in ("a", "b")]
+    assert [s["torch_threads"] for s in summaries] == [torch.get_num_threads()] * 2
 
 
 def _train_cmd(data, run):

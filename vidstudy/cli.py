@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import warnings
@@ -357,11 +358,34 @@ def _one_line_warning(message, category, filename, lineno, line=None):
     return f"vidstudy: warning: {message}\n"
 
 
+#: What to do after an interrupt, per sub-command (every file is written atomically, so none is left half-written).
+RESUME_HINTS = {
+    "train": "finished epochs are kept: run the same command with --resume to continue",
+    "extract": "finished videos are kept: run the same command again to continue",
+    "realclips": "finished clips and videos are kept: run the same command again to continue",
+    "book": "finished chapters are kept: run the same command again to continue",
+}
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``vidstudy`` command; returns its exit status (0, 1 for a user error, 130 when interrupted by
+    SIGINT or SIGTERM)."""
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:
+        previous = signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM ends a command as Ctrl-C does
+    except ValueError:  # not the main thread: signals are not ours to handle
+        previous = None
+    try:
         args.func(args)
+    except KeyboardInterrupt:
+        hint = RESUME_HINTS.get(args.command, "nothing was left half-written; run the same command again")
+        print(f"{chr(10) if sys.stderr.isatty() else ''}vidstudy: interrupted; {hint}.", file=sys.stderr)
+        return 130
     except VidstudyError as exc:
         print(f"vidstudy: error: {exc}", file=sys.stderr)
         return 1
@@ -369,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"vidstudy: error: {where}{exc.strerror or exc}.", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

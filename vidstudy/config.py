@@ -112,6 +112,7 @@ class RunConfig:
         for key, bounds in RANGES.items():
             _check_range(key, _get(self, key), bounds)
         checks = [
+            (self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}"),
             (m.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}, got {m.arch!r}"),
             (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
             (t.balance in BALANCES, f"train.balance must be one of {', '.join(BALANCES)}, got {t.balance!r}"),
@@ -274,6 +275,9 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
             raise ParameterError(f"override {item!r} must look like key=value.")
         key, text = item.split("=", 1)
         key = key.strip()
+        if key == "preset":
+            raise ParameterError(f"override {item!r}: the preset is chosen with --preset ({', '.join(PRESETS)}), "
+                                 f"not set as a config key.")
         parts = key.split(".")
         target = config
         for part in parts[:-1]:

@@ -96,12 +96,14 @@ def _decoded(decode: Callable, items: Sequence, workers: int) -> Iterator:
 
 
 def _die_with_parent(parent: int) -> None:
-    """In a worker process: ask Linux to end it when ``parent`` (the process that started it) dies, and end
-    it now if that already happened while it was starting, so that a killed command leaves no workers
-    behind (elsewhere the pool's own shutdown is all there is)."""
+    """In a worker process: leave Ctrl-C to the parent, ask Linux to end it when ``parent`` (the process that
+    started it) dies, and end it now if that already happened while it was starting, so that a killed command
+    leaves no workers behind (elsewhere the pool's own shutdown is all there is)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent handles it
     if sys.platform.startswith("linux"):
         import ctypes
-        import signal
 
         try:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

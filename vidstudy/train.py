@@ -244,6 +244,7 @@ def _summary(name: str, seed: int, tcfg, p: _Progress, stopped_early: bool, wall
         "member": name,
         "seed": seed,
         "device": _device_name(device),
+        "torch_threads": torch.get_num_threads(),  # CPU results are reproducible for the same seed and thread count
         "best_epoch": p.best_epoch + 1,
         "epochs_run": len(p.history["train_loss"]),
         "stopped_early": bool(stopped_early),

@@ -407,7 +407,6 @@ def build(out_dir: str | Path, settings: Settings = Settings(), frames: int = 12
     with ``frames`` frames per clip, EfficientNet-Lite0 unless ``backbone``). Returns extract's report."""
     from .extract import extract
 
-    out_dir = Path(out_dir)
+    out_dir, sampling = Path(out_dir), Sampling(num_frames=frames)  # a bad --frames is refused before any rendering
     render_tree(out_dir / "videos", settings, progress)
-    return extract(out_dir / "videos", out_dir, backbone=backbone, sampling=Sampling(num_frames=frames), device=device,
-                   progress=progress)
+    return extract(out_dir / "videos", out_dir, backbone=backbone, sampling=sampling, device=device, progress=progress)
