@@ -13,7 +13,7 @@ from pathlib import Path
 from .atomic import read_json
 from .checkpoint import best_path
 from .config import RunConfig
-from .errors import VidstudyError
+from .errors import ParameterError, VidstudyError
 
 MEMBERS_DIR = "members"
 
@@ -36,7 +36,11 @@ SUMMARY_FILE = "summary.json"
 def read_config(run_dir: str | os.PathLike):
     """The run's resolved config (``RUN_DIR/config.json``), checked."""
     path = Path(run_dir) / CONFIG_FILE
-    return RunConfig.from_dict(read_json(path, "the run's config"), where=str(path))
+    config = RunConfig.from_dict(read_json(path, "the run's config"), where=str(path))
+    try:
+        return config.validate()
+    except ParameterError as exc:
+        raise ParameterError(f"{path}: {exc}") from None
 
 
 def read_data_record(run_dir: str | os.PathLike) -> dict:
@@ -45,17 +49,30 @@ def read_data_record(run_dir: str | os.PathLike) -> dict:
     record = read_json(path, "the identity of the split files the run used")
     files = record.get("files")
     if not isinstance(files, dict) or not {"train", "val"} <= set(files) or not all(
-            isinstance(f, dict) and {"path", "size", "sha256"} <= set(f) for f in files.values()):
+            isinstance(f, dict) and isinstance(f.get("path"), str) and f["path"] and isinstance(f.get("size"), int)
+            and not isinstance(f.get("size"), bool) and isinstance(f.get("sha256"), str) for f in files.values()):
         raise VidstudyError(f"{path}: does not record the run's split files (expected 'files' with train and val, each "
                             f"with path, size and sha256; a run trained by an older vidstudy must be trained again).")
     return record
 
 
 def read_summary(member: str | os.PathLike) -> dict:
-    """A finished member's ``summary.json``, checked."""
-    return read_json(Path(member) / SUMMARY_FILE, "a finished member's summary",
-                     required=("member", "seed", "best_epoch", "epochs_run", "best_metrics", "wall_time_s", "collapsed",
-                               "lost_class_names"))
+    """A finished member's ``summary.json``, checked: its keys and their types."""
+    path = Path(member) / SUMMARY_FILE
+    summary = read_json(path, "a finished member's summary",
+                        required=("member", "seed", "best_epoch", "epochs_run", "best_metrics", "wall_time_s", "collapsed",
+                                  "lost_class_names"))
+    metrics = summary["best_metrics"]
+    types = {"member": (str,), "seed": (int,), "best_epoch": (int,), "epochs_run": (int,), "wall_time_s": (int, float),
+             "collapsed": (bool,), "lost_class_names": (list,), "best_metrics": (dict,)}
+    wrong = [k for k, t in types.items() if not isinstance(summary[k], t) or (t != (bool,) and isinstance(summary[k], bool))]
+    if not wrong and not all(isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)
+                             for k in ("val_acc", "val_macro_f1")):
+        wrong = ["best_metrics (val_acc and val_macro_f1 as numbers)"]
+    if wrong:
+        raise VidstudyError(f"{path}: {', '.join(wrong)} of the wrong type (a finished member's summary); remove it to "
+                            f"finish the member again with vidstudy train --resume.")
+    return summary
 
 
 def member_checkpoints(run_dir: str | os.PathLike) -> list[tuple[str, Path]]:

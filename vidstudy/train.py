@@ -179,10 +179,17 @@ def _resume(m: _Member, path: Path, config: RunConfig, seed: int) -> _Progress:
     changed = difference(fingerprint(config=then, seed=state["seed"]), fingerprint(config=config.to_dict(), seed=seed))
     if changed:
         raise VidstudyError(f"{path}: was trained with another config or seed ({changed}); it cannot be resumed with this one.")
-    m.model.load_state_dict(state["model_state"])
-    m.optimizer.load_state_dict(state["optimizer_state"])
-    if m.scheduler is not None:
-        m.scheduler.load_state_dict(state["scheduler_state"])
+    try:
+        m.model.load_state_dict(state["model_state"])
+        m.optimizer.load_state_dict(state["optimizer_state"])
+        if m.scheduler is not None:
+            m.scheduler.load_state_dict(state["scheduler_state"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise VidstudyError(f"{path}: its weights or optimiser state do not fit this member ({first[:200]}); "
+                            f"remove it to train the member afresh.") from None
+    if set(state["history"]) != set(HISTORY_KEYS):
+        raise VidstudyError(f"{path}: not a usable checkpoint (its history does not hold {', '.join(HISTORY_KEYS)}).")
     return _Progress(history=state["history"], epoch=state["epoch"], best_score=state["best_score"],
                      best_epoch=state["best_epoch"], bad_epochs=state["bad_epochs"], wall_before=state["wall_time_s"])
 
