@@ -4,16 +4,21 @@ it or written, the run is left as it was, and once the file is good again the sa
 import json
 import shutil
 
+import h5py
+import numpy as np
 import pytest
 import torch
 from conftest import tree_digest
 
+from vidstudy.atomic import write_npz
 from vidstudy.cli import main
+from vidstudy.features import feature_file_name
 
 TRAIN = ["--members", "1", "--epochs", "1", "--quiet", "--no-plots"]
 BEST = "members/ensemble_model_0/best.pt"
 LAST = "members/ensemble_model_0/last.pt"
 SUMMARY = "members/ensemble_model_0/summary.json"
+STORE = "predictions/test.npz"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +43,21 @@ def _checkpoint(change):
         change(value)
         torch.save(value, path)
     return damage
+
+
+def _store(change):
+    """Change a store's arrays, keeping its fingerprint: the store still claims to be current."""
+    def damage(path):
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        change(arrays)
+        write_npz(path, arrays)
+    return damage
+
+
+def _nan_probs(a):
+    a["probs"] = a["probs"].copy()
+    a["probs"][0, 0, 0, 0] = np.nan
 
 
 def _set(keys, new):
@@ -75,6 +95,14 @@ CASES = {
     "last_string_epoch": (LAST, _checkpoint(_set(["epoch"], "3")), "epoch must be an integer of at least 1", "last"),
     "last_string_history": (LAST, _checkpoint(_set(["history"], "x")), "history must hold one entry per", "last"),
     "last_wrong_weights": (LAST, _checkpoint(_wrong_shape), "do not fit this member", "last"),
+    "store_nan_probs": (STORE, _store(_nan_probs), "holds NaN or infinite probabilities", "store"),
+    "store_probs_above_one": (STORE, _store(lambda a: a.update(probs=a["probs"] * 3)), "outside [0, 1]", "store"),
+    "store_labels_out_of_range": (STORE, _store(lambda a: a.update(labels=a["labels"] + 9)), "labels outside 0..3",
+                                  "store"),
+    "store_repeated_class_names": (STORE, _store(lambda a: a.update(class_names=np.array(["A", "A", "B", "C"]))),
+                                   "class names that are empty or repeated", "store"),
+    "store_short_subcategories": (STORE, _store(lambda a: a.update(subcategories=a["subcategories"][:3])),
+                                  "subcategories for", "store"),
 }
 
 
@@ -84,7 +112,8 @@ def _commands(kind, run, smoke_dir):
             "data": [["predict", run], resume],
             "resume": [resume],
             "best": [["predict", run, "--force"], ["evaluate", run]],
-            "last": [resume]}[kind]
+            "last": [resume],
+            "store": [["evaluate", run, "--bootstrap", "20"]]}[kind]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -107,3 +136,20 @@ def test_a_run_file_with_wrong_contents_is_one_line_and_changes_nothing(run, smo
     (target / rel).write_bytes(good)
     for argv in _commands(kind, target, smoke_dir):
         assert main([str(a) for a in argv]) == 0, (argv, capsys.readouterr().err)
+
+
+def test_features_that_overflow_the_members_are_refused_before_a_store_is_written(run, smoke_dir, tmp_path, capsys):
+    data = tmp_path / "huge"
+    shutil.copytree(smoke_dir, data)
+    with h5py.File(data / feature_file_name("test"), "r+") as f:
+        f["features"][...] = f["features"][()] * np.float32(1e37)  # finite, so the file itself is valid
+    assert main(["inspect", str(data / feature_file_name("test"))]) == 0
+    target = tmp_path / "run"
+    shutil.copytree(run, target)
+    before = tree_digest(target)
+    assert main(["predict", str(target), str(data)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"vidstudy: error: {data / feature_file_name('test')}: the members' "
+                                               f"outputs are not finite"), err
+    assert tree_digest(target) == before
+    assert main(["predict", str(target), str(smoke_dir)]) == 0  # the same command on good features

@@ -153,6 +153,9 @@ def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None
     stores = {}
     for split, data in files.items():
         probs, logits = predict_members([model for _, model, _ in models], data, views, batch_size, seed, device, precision)
+        if not np.all(np.isfinite(logits)):
+            raise VidstudyError(f"{data.path}: the members' outputs are not finite on this file (its features are far "
+                                f"outside the range the members were trained on); nothing was written.")
         arrays = {
             "probs": probs.astype(np.float32),
             "logits": logits.astype(np.float32),
@@ -197,8 +200,32 @@ def _read_store(path: Path) -> dict:
         raise VidstudyError(f"{path}: predictions store has probs of shape {d['probs'].shape}, which does not match its "
                             f"{len(members)} members, {len(stored_views)} views, {len(d['labels'])} videos and "
                             f"{len(d['class_names'])} classes.")
+    problem = _content_problem(d)
+    if problem:
+        raise VidstudyError(f"{path}: predictions store {problem}; run vidstudy predict --force to rebuild it.")
     d["member_names"], d["view_names"] = members, stored_views
     return d
+
+
+def _content_problem(d: dict) -> str | None:
+    """What is wrong with a store's values once its shapes fit (``None``: nothing)."""
+    probs, n, classes = d["probs"], len(d["labels"]), len(d["class_names"])
+    if not (np.issubdtype(probs.dtype, np.floating) and np.issubdtype(d["logits"].dtype, np.floating)):
+        return "holds probs or logits that are not floating-point numbers"
+    if not (np.all(np.isfinite(probs)) and np.all(np.isfinite(d["logits"]))):
+        return "holds NaN or infinite probabilities or logits"
+    if probs.size and (probs.min() < 0 or probs.max() > 1 + 1e-4):
+        return "holds probabilities outside [0, 1]"
+    labels = d["labels"]
+    if not np.issubdtype(labels.dtype, np.integer) or (n and (labels.min() < 0 or labels.max() >= classes)):
+        return f"holds labels outside 0..{classes - 1}"
+    names = [str(x) for x in d["class_names"].tolist()]
+    if len(set(names)) != classes or not all(names):
+        return "holds class names that are empty or repeated"
+    for key in ("video_ids", "subcategories"):
+        if key in d and (d[key].ndim != 1 or len(d[key]) != n):
+            return f"holds {len(d[key]) if d[key].ndim == 1 else d[key].shape} {key} for {n} videos"
+    return None
 
 
 def stored_views(run_dir, split: str = "val", data_dir=None) -> list[str] | None:
