@@ -131,6 +131,29 @@ def test_resume_after_an_interruption_gives_the_same_file(video_tree, lite0, ext
     assert not (tmp_path / PARTIAL_DIR).exists()
 
 
+class _Failing:
+    name = "broken-cnn"
+
+    def __init__(self, result=None):
+        self.result = result
+
+    def __call__(self, frames):
+        if self.result is None:
+            raise ZeroDivisionError("division by zero")
+        return self.result
+
+
+@pytest.mark.parametrize("backbone, needle", [
+    (_Failing(), "the backbone broken-cnn failed on a batch of 6 frames (ZeroDivisionError: division by zero)."),
+    (_Failing([["a", "b"]] * 6), "the backbone broken-cnn failed on a batch of 6 frames (ValueError: could not convert"),
+], ids=["raises", "returns strings"])
+def test_a_backbone_that_fails_is_named_in_one_sentence(video_tree, tmp_path, backbone, needle):
+    with pytest.raises(ParameterError) as info:
+        extract(video_tree, tmp_path, backbone=backbone, sampling=SAMPLING, splits=["val"], progress=False)
+    assert str(info.value).startswith(needle) and "\n" not in str(info.value), str(info.value)
+    assert not (tmp_path / feature_file_name("val")).exists()
+
+
 class _Counting:
     """A backbone that counts the frames it is given."""
 

@@ -63,7 +63,7 @@ class _Stopping:
 
 def test_a_job_stopped_halfway_resumes_the_finished_videos_and_gives_the_same_file(ray_cluster, video_tree, local_files,
                                                                                    tmp_path):
-    with pytest.raises(RuntimeError, match="stopped halfway"):
+    with pytest.raises(ParameterError, match=r"^the backbone mean-colour failed .*\(RuntimeError: stopped halfway\)\.$"):
         extract(video_tree, tmp_path, backbone=_Stopping(fail_at=3), sampling=SAMPLING, progress=False, executor=RayExecutor())
     assert not (tmp_path / feature_file_name("train")).exists()
     done = len(list((tmp_path / PARTIAL_DIR / "train").glob("*.npy")))

@@ -151,3 +151,15 @@ def test_the_data_record_and_a_summary_are_checked_for_what_their_readers_use(tm
     with pytest.raises(VidstudyError, match=r"summary\.json: lacks 'best_epoch', .*'lost_class_names' "
                                             r"\(a finished member's summary\)\.$"):
         read_summary(member)
+
+
+def test_a_folder_that_refuses_the_temporary_file_is_named_by_the_target(tmp_path, monkeypatch):
+    import tempfile
+
+    def refuse(prefix, suffix, dir):
+        raise PermissionError(13, "Permission denied", os.path.join(dir, f"{prefix}abc123{suffix}"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)  # as a read-only run folder does (root ignores file modes)
+    with pytest.raises(PermissionError) as info:
+        write_json(tmp_path / "results.json", {})
+    assert info.value.filename == str(tmp_path / "results.json") and info.value.strerror == "Permission denied"

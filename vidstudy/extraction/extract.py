@@ -175,10 +175,16 @@ def frame_features(backbone: Callable, frames: np.ndarray, batch_size: int) -> n
     """``[L, D]`` float32 features of ``[L, H, W, 3]`` frames, ``batch_size`` frames per backbone call; a backbone
     that returns another shape or non-finite values is refused in one sentence."""
     out = []
+    name = getattr(backbone, "name", type(backbone).__name__)
     for start in range(0, len(frames), batch_size):
-        feats = backbone(frames[start:start + batch_size])
-        feats = feats.detach().cpu().numpy() if hasattr(feats, "detach") else np.asarray(feats)
-        out.append(feats.astype(np.float32, copy=False))
+        try:
+            feats = backbone(frames[start:start + batch_size])
+            feats = feats.detach().cpu().numpy() if hasattr(feats, "detach") else np.asarray(feats)
+            out.append(feats.astype(np.float32, copy=False))
+        except Exception as exc:  # a user's backbone may fail in any way; say so in one line, naming it
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise ParameterError(f"the backbone {name} failed on a batch of {len(frames[start:start + batch_size])} "
+                                 f"frames ({type(exc).__name__}: {first}).") from None
     feats = np.concatenate(out)
     if feats.ndim != 2 or feats.shape[0] != len(frames):
         raise ParameterError(f"the backbone must map [B, H, W, 3] frames to [B, D] features; it returned shape "
