@@ -211,3 +211,60 @@ def test_summary_counts(smoke_dir):
     assert sum(sum(v.values()) for v in s["videos_per_subcategory"].values()) == 60
     assert s["num_frames"]["min"] >= 1 and s["num_frames"]["max"] <= s["max_frames"]
     assert s["size_on_disk_bytes"] > 0
+
+
+def _file_with(tmp_path, build):
+    """A small valid file, then ``build(f)`` changes it in place; returns its path."""
+    path = write_plain_h5(tmp_path / "f.h5", original_arrays(**SMALL))
+    with h5py.File(path, "r+") as f:
+        build(f)
+    return path
+
+
+def _unwritten(f, n, t):
+    """Replace the datasets by chunked ones claiming ``n`` videos of ``t`` frames, none of it written."""
+    for name in ("features", "labels", "num_frames"):
+        del f[name]
+    f.create_dataset("features", shape=(n, t, 3), dtype="f4", chunks=(1, min(t, 1024), 3))
+    f.create_dataset("labels", shape=(n,), dtype="i8", chunks=(min(n, 1024),))
+    f.create_dataset("num_frames", shape=(n,), dtype="i4", chunks=(min(n, 1024),))
+    f.attrs["num_videos"], f.attrs["max_frames"] = n, t
+
+
+def _replace(name, link):
+    def build(f):
+        if f.get(name, getlink=True) is not None:
+            del f[name]
+        f[name] = link
+    return build
+
+
+FOREIGN_CONTENT = {
+    "dangling_soft_link": (_replace("subcategories", h5py.SoftLink("/nowhere")), "'subcategories' is a SoftLink"),
+    "soft_link_to_features": (_replace("labels", h5py.SoftLink("/num_frames")), "'labels' is a SoftLink"),
+    "external_link_loop": (lambda f: _replace("features", h5py.ExternalLink(f.filename, "/features"))(f),
+                           "'features' is a ExternalLink"),
+    "claims_1e10_videos": (lambda f: _unwritten(f, 10**10, 6), "claims shape (10000000000, 6, 3), more than the file"),
+    "claims_1e12_frames": (lambda f: _unwritten(f, 8, 10**12), "claims shape (8, 1000000000000, 3), more than the file"),
+    "mapping_not_utf8": (lambda f: f.attrs.__setitem__("category_mapping", np.bytes_(b'{"\xff\xfe": 0}')),
+                         "attribute 'category_mapping' is not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOREIGN_CONTENT))
+def test_links_claimed_sizes_and_foreign_text_are_refused_before_reading(tmp_path, capsys, case):
+    from vidstudy.cli import main
+
+    build, needle = FOREIGN_CONTENT[case]
+    path = _file_with(tmp_path, build)
+    assert main(["inspect", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"vidstudy: error: {path}: ") and needle in err[0], err
+
+
+def test_an_extraction_record_without_sampling_is_still_summarised(tmp_path, capsys):
+    from vidstudy.cli import main
+
+    path = _file_with(tmp_path, lambda f: f.attrs.__setitem__("extraction", json.dumps({"backbone": "mine"})))
+    assert main(["inspect", str(path)]) == 0
+    assert "extracted by  mine (no sampling recorded)" in capsys.readouterr().out

@@ -29,11 +29,15 @@ def format_summary(s: dict) -> str:
     """Text of ``vidstudy inspect`` from :meth:`FeatureFile.summary`."""
     nf = s["num_frames"]
     origin = []
-    if s.get("extraction"):
-        ext, smp = s["extraction"], s["extraction"]["sampling"]
+    ext = s.get("extraction")
+    smp = ext.get("sampling") if isinstance(ext, dict) else None
+    if isinstance(smp, dict) and {"clips", "num_frames", "frame_size"} <= set(smp):
         how = "uniformly" if smp["clips"] == 1 else f"in {smp['clips']} clips"
-        origin = [f"extracted by  {ext['backbone']}, up to {smp['num_frames']} frames {how} at "
-                  f"{smp['frame_size']}x{smp['frame_size']}"]
+        origin = [f"extracted by  {ext.get('backbone', 'an unnamed backbone')}, up to {smp['num_frames']} frames {how} "
+                  f"at {smp['frame_size']}x{smp['frame_size']}"]
+    elif ext:
+        origin = [f"extracted by  {ext.get('backbone', 'an unnamed backbone') if isinstance(ext, dict) else ext} "
+                  f"(no sampling recorded)"]
     lines = [
         f"file          {s['path']}",
         f"videos (N)    {s['num_videos']}",

@@ -24,6 +24,7 @@ handle opened lazily in each process (so DataLoader workers each get their own).
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from pathlib import Path
@@ -78,7 +79,10 @@ def parse_category_mapping(raw, where: str) -> dict[str, int]:
     It must be a JSON object from distinct names to the ids ``0..C-1``, each once.
     """
     if isinstance(raw, (bytes, np.bytes_)):
-        raw = raw.decode("utf-8", errors="replace")
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FeatureFileError(f"{where}: attribute 'category_mapping' is not UTF-8 text.") from None
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
@@ -204,6 +208,32 @@ def _bool_attr(attrs: Mapping, name: str, where: str) -> bool:
     raise FeatureFileError(f"{where}: attribute '{name}' must be true or false, got {value!r:.60}.")
 
 
+def _check_stored_here(f: h5py.File, name: str, where: str, required: bool) -> None:
+    """Refuse, before reading it, a dataset that is a link (to another object or file) or whose header claims more
+    data than the file stores (unwritten chunks or storage), so that no claimed size is ever allocated."""
+    link = f.get(name, getlink=True)
+    if link is None:
+        if required:
+            raise FeatureFileError(f"{where}: required dataset '{name}' is missing.")
+        return
+    if not isinstance(link, h5py.HardLink):
+        raise FeatureFileError(f"{where}: '{name}' is a {type(link).__name__} to another object; the datasets must be "
+                               f"stored in the file itself.")
+    ds = f[name]
+    if not isinstance(ds, h5py.Dataset):
+        raise FeatureFileError(f"{where}: '{name}' is not a dataset.")
+    if ds.size == 0 or ds.dtype.kind in "OSU":  # variable-length strings keep their bytes on the heap
+        return
+    if ds.chunks is None:
+        stored = ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize
+    else:
+        needed = math.prod(-(-n // c) for n, c in zip(ds.shape, ds.chunks))
+        stored = ds.id.get_num_chunks() >= needed
+    if not stored:
+        raise FeatureFileError(f"{where}: dataset '{name}' claims shape {ds.shape}, more than the file stores "
+                               f"(the file is truncated or its header was changed).")
+
+
 class FeatureFile:
     """A validated feature file of one split.
 
@@ -237,9 +267,8 @@ class FeatureFile:
         self._pid: int | None = None
 
     def _read(self, f: h5py.File, where: str, memory_budget: int) -> None:
-        for name in ("features", "labels", "num_frames"):
-            if name not in f or not isinstance(f[name], h5py.Dataset):
-                raise FeatureFileError(f"{where}: required dataset '{name}' is missing.")
+        for name in ("features", "labels", "num_frames", *STRING_DATASETS):
+            _check_stored_here(f, name, where, required=name in ("features", "labels", "num_frames"))
         attrs = dict(f.attrs)
         if "category_mapping" in attrs:
             mapping = parse_category_mapping(attrs["category_mapping"], where)
