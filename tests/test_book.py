@@ -204,3 +204,26 @@ def test_every_chapter_takes_the_runner_parameters_and_ray_without_the_extra_is_
     assert resolve_params(smoke=True)["ray"] == ""  # the smoke book trains here and needs no Ray
     with pytest.raises(ParameterError, match=r"^ray is 'local' .* pip install 'vidstudy\[ray\]', or set ray: \"\""):
         resolve_params()
+
+
+def test_chapters_that_train_through_ray_show_no_stderr_and_the_runner_prints_only_its_progress(tmp_path):
+    """The training chapter on a local Ray cluster (the default book's way): nothing on its page came from stderr or
+    names a path of this machine, and the runner's terminal holds its own progress lines only (no Ray stack dumps)."""
+    import sys
+
+    from conftest import copy_book_sources
+
+    copy_book_sources(tmp_path)
+    (tmp_path / "ray.yaml").write_text("ray: local\n")
+    code = ("from pathlib import Path; from vidstudy.study.book import build_book; "
+            f"build_book(Path('ray.yaml'), smoke=True, root=Path({str(tmp_path)!r}), "
+            "chapters=('01_data', '02_training'), html=False)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    foreign = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip() and not line.startswith("[book]")]
+    assert foreign == [], foreign[:20]
+    nb = nbformat.read(tmp_path / "book" / "executed" / "02_training.ipynb", as_version=4)
+    outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
+    assert [o for o in outputs if o.get("name") == "stderr" or o.get("output_type") == "error"] == []
+    text = json.dumps(outputs)
+    assert str(tmp_path) not in text and ".venv" not in text and "site-packages" not in text

@@ -238,6 +238,14 @@ def _unwrap(exc: Exception) -> Exception:
     return cause if isinstance(cause, Exception) else VidstudyError(f"a Ray task failed: {str(exc).splitlines()[0]}")
 
 
+def shutdown() -> None:
+    """Leave the Ray session this process joined or started (nothing without one). A notebook kernel that used one
+    calls it before it ends: a kernel still holding Ray is signalled on its way out, and Ray prints a stack dump."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
 def from_options(ray: str | None = None, cpus: int = 1, gpus: float = 0.0, workers: int = 0):
     """The executor ``--ray [ADDRESS]`` asks for (``None`` or ``""``: here, with ``workers`` decoding processes),
     with ``cpus`` / ``gpus`` per job on Ray (``--cpus-per-member`` / ``--gpus-per-member``)."""

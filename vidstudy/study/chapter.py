@@ -131,6 +131,11 @@ def executor(p: Params):
     return executors.from_options(p.ray or None)
 
 
+def close() -> None:
+    """The chapter's last step: leave the Ray cluster its members trained on, if any (:func:`vidstudy.executor.shutdown`)."""
+    executors.shutdown()
+
+
 def ensure_run(config: RunConfig, data_dir, run_dir, p: Params) -> list[dict]:
     """Train the ensemble into ``run_dir`` on the parameters' device and executor, or reuse it when it is finished
     with the same config and data."""
