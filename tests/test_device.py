@@ -72,6 +72,42 @@ def test_bf16_autocast_runs_a_forward_pass_and_a_member_on_the_cpu(smoke_dir, tm
     assert all(np.isfinite(history["train_loss"])) and all(np.isfinite(history["val_loss"]))
 
 
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_training_and_validation_run_the_network_at_the_configured_precision(smoke_dir, tmp_path, monkeypatch,
+                                                                               precision, dtype):
+    import vidstudy.train as train
+
+    seen = {True: set(), False: set()}  # the network's output dtype in training and in evaluation mode
+    real = train.build_model
+
+    def watched(*args, **kwargs):
+        model = real(*args, **kwargs)
+        model.register_forward_hook(lambda module, inputs, out: seen[module.training].add(out.dtype))
+        return model
+
+    monkeypatch.setattr(train, "build_model", watched)
+    files = load_splits(smoke_dir, ("train", "val"))
+    cfg = apply_overrides(preset("cpu"), TINY + ["members=1", "train.epochs=1", f"train.precision={precision}"])
+    train_single_model(cfg, files["train"], files["val"], 42, tmp_path / "m", plots=False, quiet=True, device="cpu")
+    assert seen == {True: {dtype}, False: {dtype}}
+
+
+def test_the_resident_path_augments_training_batches(smoke_dir):
+    from vidstudy.data import AugmentConfig
+
+    train = load_splits(smoke_dir, ("train",))["train"]
+    cpu = torch.device("cpu")
+
+    def features(augment, seed):
+        feed = Feed(VideoDataset(train, augment, seed=0), cpu, "resident")
+        return [b.features.clone() for b in feed.batches(16, shuffle=True, seed=seed)]
+
+    plain, augmented, again = features(None, 3), features(AugmentConfig(), 3), features(AugmentConfig(), 3)
+    assert all(torch.equal(a, b) for a, b in zip(augmented, again))  # seeded
+    assert not all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(plain, augmented))  # and applied
+    assert not all(a.shape == b.shape and torch.equal(a, b) for a, b in zip(augmented, features(AugmentConfig(), 4)))
+
+
 def test_the_feeding_mode_follows_the_device_and_the_memory_budget(smoke_dir):
     data = VideoDataset(load_splits(smoke_dir, ("val",))["val"])
     need = split_bytes(data)

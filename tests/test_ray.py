@@ -1,6 +1,7 @@
 """Extraction and training on a Ray cluster (a local one: 2 CPUs, loopback, no dashboard, no usage statistics)."""
 
 import json
+import os
 import sys
 
 import pytest
@@ -101,6 +102,31 @@ def test_members_through_ray_equal_members_trained_here_with_as_many_threads(ray
     again = train_ensemble(config, files["train"], files["val"], tmp_path / "ray", resume=True, plots=False, quiet=True,
                            executor=RayExecutor())
     assert [s["wall_time_s"] for s in again] == [s["wall_time_s"] for s in there]
+
+
+def _pid():
+    return os.getpid()
+
+
+class _Counting(RayExecutor):
+    """A Ray executor that counts the jobs handed to it."""
+
+    jobs = 0
+
+    def map(self, fn, jobs):
+        jobs = list(jobs)
+        self.jobs += len(jobs)
+        return super().map(fn, jobs)
+
+
+def test_members_run_as_ray_tasks_in_other_processes(ray_cluster, smoke_dir, tmp_path):
+    pids = RayExecutor(cpus=1).map(_pid, [(), ()])
+    assert len(pids) == 2 and os.getpid() not in pids  # a job is a task, not a call in the driver
+    files = load_splits(smoke_dir, ("train", "val"))
+    counting = _Counting(cpus=1)
+    summaries = train_ensemble(build("cpu", members=2, epochs=1), files["train"], files["val"], tmp_path / "run",
+                               plots=False, quiet=True, executor=counting)
+    assert counting.jobs == 2 and [s["torch_threads"] for s in summaries] == [1, 1]  # as many threads as CPUs declared
 
 
 def test_a_failing_member_task_is_one_sentence_and_the_unstarted_run_is_forgotten(ray_cluster, smoke_dir, tmp_path):

@@ -133,14 +133,25 @@ def test_collapse_rules():
     lost_animation = np.where(y == 0, 2, y)  # Animation always called Gaming
     flags = detect_collapse(y, lost_animation, 4)
     assert flags["collapsed"] and flags["lost_classes"] == [0] and flags["dominant_class"] is None
+    # one class takes most of the predictions: every other class present counts as lost, even one still called
+    mostly_gaming = np.where(np.arange(100) % 25 == 0, y, 2)  # 97 of 100 predictions are Gaming
+    flags = detect_collapse(y, mostly_gaming, 4)
+    assert flags["dominant_class"] == 2 and flags["dominant_share"] == pytest.approx(0.97)
+    assert flags["collapsed"] and flags["lost_classes"] == [0, 1, 3]
+    below = np.where(np.arange(100) % 4 == 0, y, np.where(y == 3, 3, 2))  # Gaming's share under the threshold
+    assert detect_collapse(y, below, 4)["dominant_class"] is None
 
 
 def test_warmup_cosine_schedule():
-    t = preset("cpu").train
+    t = apply_overrides(preset("cpu"), ["train.epochs=12", "train.warmup_epochs=2", "train.lr=1e-2", "train.min_lr=1e-4"]).train
     lrs = [lr_at_epoch(t, e) for e in range(t.epochs)]
-    assert lrs[0] == pytest.approx(t.lr / t.warmup_epochs)
-    assert max(lrs) == pytest.approx(t.lr)
-    assert all(a >= b for a, b in zip(lrs[t.warmup_epochs - 1:], lrs[t.warmup_epochs:]))
+    assert lrs[:2] == pytest.approx([t.lr / 2, t.lr])  # linear warm-up
+    span = t.epochs - t.warmup_epochs
+    for e in range(t.warmup_epochs, t.epochs):  # then the cosine from lr down towards min_lr, not a straight line
+        progress = (e - t.warmup_epochs) / span
+        assert lrs[e] == pytest.approx(t.min_lr + 0.5 * (t.lr - t.min_lr) * (1 + np.cos(np.pi * progress)))
+    quarter = t.warmup_epochs + span // 4  # a cosine is still above the line a quarter of the way down
+    assert lrs[quarter] > t.lr - (t.lr - t.min_lr) * (span // 4) / span
 
 
 @pytest.mark.parametrize("args,message", [
