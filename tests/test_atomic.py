@@ -38,7 +38,8 @@ def _hidden(folder):
 
 def test_a_store_write_that_fails_midway_leaves_the_old_store(run, monkeypatch):
     store = run / "predictions" / "test.npz"
-    before, names = _digest(store), _visible(store.parent)
+    stores = sorted(store.parent.glob("*.npz"))  # val.npz is written first: the failure lands in it
+    before, names = [_digest(p) for p in stores], _visible(store.parent)
     real, calls = np.lib.format.write_array, []
 
     def half_then_fail(fh, array, **kw):
@@ -50,7 +51,8 @@ def test_a_store_write_that_fails_midway_leaves_the_old_store(run, monkeypatch):
     monkeypatch.setattr(np.lib.format, "write_array", half_then_fail)
     with pytest.raises(Boom):
         build_predictions(run)
-    assert _digest(store) == before and _visible(store.parent) == names and _hidden(store.parent) == []
+    assert [p.name for p in stores] == ["test.npz", "val.npz"]
+    assert [_digest(p) for p in stores] == before and _visible(store.parent) == names and _hidden(store.parent) == []
 
 
 def test_a_results_write_that_fails_midway_leaves_the_old_results(run, monkeypatch):
