@@ -76,6 +76,18 @@ def default_dir(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="module")
+def tiny_run(smoke_dir, tmp_path_factory):
+    """One member, one epoch on the smoke data, with its predictions store and results (a few seconds, once per
+    module)."""
+    from vidstudy.cli import main
+
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    assert main(["train", str(smoke_dir), str(out), "--members", "1", "--epochs", "1", "--quiet", "--no-plots"]) == 0
+    assert main(["evaluate", str(out), "--bootstrap", "20", "--subsequences", "1"]) == 0
+    return out
+
+
 # --- the smoke book, built once per session (test_book, test_book_numbers) ---------------------------------
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,12 +43,8 @@ def one_line_error(capsys, argv, *needles) -> str:
 
 
 @pytest.fixture(scope="module")
-def run(smoke_dir, tmp_path_factory):
-    """One member, one epoch, its predictions store and results (a few seconds)."""
-    out = tmp_path_factory.mktemp("hostile") / "run"
-    assert main(["train", str(smoke_dir), str(out), *TRAIN]) == 0
-    assert main(["evaluate", str(out), "--bootstrap", "20", "--subsequences", "1"]) == 0
-    return out
+def run(tiny_run):
+    return tiny_run
 
 
 # --- options and config fields ------------------------------------------------------------------------------

@@ -227,17 +227,26 @@ def _section(cls, values, where: str, nested: bool = True):
     hints = typing.get_type_hints(cls)
     fields = {f.name for f in dataclasses.fields(cls) if not dataclasses.is_dataclass(f.default_factory() if f.default_factory
                                                                                     is not dataclasses.MISSING else None)}
-    unknown = sorted(set(values) - fields)
-    if unknown:
-        raise ParameterError(f"{where} has unknown keys {unknown}; known: {', '.join(sorted(fields))}.")
+    typed = typed_values(hints, values, fields,
+                         unknown=lambda keys: f"{where} has unknown keys {keys}; known: {', '.join(sorted(fields))}.",
+                         wrong=lambda key, name, value: f"{where} key {key!r} must be {name}, got {json.dumps(value)}.")
+    return cls(**typed) if nested else typed
+
+
+def typed_values(hints: dict, values: dict, known, *, unknown, wrong) -> dict:
+    """``values`` (``{name: value}``) coerced to the types ``hints`` gives each (:func:`coerce`); a name outside
+    ``known`` raises :class:`~vidstudy.errors.ParameterError` with ``unknown(names)``, a value of the wrong type with
+    ``wrong(name, type name, value)``. The config's sections and the chapters' parameters are read by it."""
+    extra = sorted(set(values) - set(known))
+    if extra:
+        raise ParameterError(unknown(extra))
     typed = {}
     for key, value in values.items():
         try:
             typed[key] = coerce(hints[key], value)
         except ValueError:
-            name = getattr(hints[key], "__name__", str(hints[key]))
-            raise ParameterError(f"{where} key {key!r} must be {name}, got {json.dumps(value)}.") from None
-    return cls(**typed) if nested else typed
+            raise ParameterError(wrong(key, getattr(hints[key], "__name__", str(hints[key])), value)) from None
+    return typed
 
 
 PRESETS = {

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import executor as executors
-from ..config import RunConfig, build, coerce
+from ..config import RunConfig, build, typed_values
 from ..device import resolve_device
 from ..errors import ParameterError
 from ..features import SPLITS, feature_file_name, load_splits
@@ -76,16 +76,10 @@ def make_params(values: dict, where: str = "chapter parameters") -> Params:
     """:class:`Params` from ``{name: value}`` (defaults for those missing), each value checked against its declared
     type (:func:`vidstudy.config.coerce`); ``where`` names the source in errors."""
     hints = typing.get_type_hints(Params)
-    unknown = sorted(set(values) - set(hints))
-    if unknown:
-        raise ParameterError(f"{where}: unknown chapter parameters {unknown}; known: {', '.join(hints)}.")
-    typed = {}
-    for key, value in values.items():
-        try:
-            typed[key] = coerce(hints[key], value)
-        except ValueError:
-            raise ParameterError(f"{where}: parameter {key} must be {hints[key].__name__}, got {value!r}.") from None
-    return Params(**typed)
+    return Params(**typed_values(
+        hints, values, hints,
+        unknown=lambda keys: f"{where}: unknown chapter parameters {keys}; known: {', '.join(hints)}.",
+        wrong=lambda key, name, value: f"{where}: parameter {key} must be {name}, got {value!r}."))
 
 
 def params(namespace: dict) -> Params:
