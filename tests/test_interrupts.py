@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-EPOCHS = 30
+EPOCHS = 12
 
 
 def _vidstudy(*args, **kwargs):
@@ -26,15 +26,8 @@ def _wait_for(path, seconds=120):
 
 
 def _interrupt(proc, signum):
-    """Send ``signum`` until the process ends, as a user presses Ctrl-C again when the first one lands where Python
-    ignores it (a garbage-collection callback)."""
-    deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        proc.send_signal(signum)
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            pass
+    """Send ``signum`` once, as a user presses Ctrl-C once."""
+    proc.send_signal(signum)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -59,7 +52,7 @@ def test_an_interrupted_train_is_one_line_and_resumes(smoke_dir, tmp_path, signu
 
 def test_an_interrupt_while_a_file_is_being_written_leaves_no_part_of_it(tmp_path):
     out = tmp_path / "paper"
-    proc = _vidstudy("simulate", out, "--shape", "paper")  # about 40 s of writing on two cores
+    proc = _vidstudy("simulate", out)  # several seconds of writing, with h5py objects freed all along
     deadline = time.monotonic() + 120
     while not (out.is_dir() and any(p.name.endswith(".tmp") for p in out.iterdir())):
         assert time.monotonic() < deadline and proc.poll() is None, "no file was being written"

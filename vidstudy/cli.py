@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -372,7 +373,24 @@ RESUME_HINTS = {
 
 
 def _interrupted(signum, frame):
+    """SIGINT and SIGTERM: a ``KeyboardInterrupt`` where the command is, but not inside a finaliser (a weakref
+    callback or ``__del__``, run when an object is freed), where Python would print and ignore it: the signal is then
+    delivered again a moment later."""
+    if _in_finaliser(frame):
+        import threading
+
+        threading.Timer(0.05, os.kill, (os.getpid(), signum)).start()
+        return
     raise KeyboardInterrupt
+
+
+def _in_finaliser(frame) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.endswith("weakref.py"):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,10 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     SIGINT or SIGTERM)."""
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
-    try:
-        previous = signal.signal(signal.SIGTERM, _interrupted)  # a SIGTERM ends a command as Ctrl-C does
+    try:  # a SIGTERM ends a command as Ctrl-C does
+        previous = {s: signal.signal(s, _interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
     except ValueError:  # not the main thread: signals are not ours to handle
-        previous = None
+        previous = {}
     try:
         args.func(args)
     except KeyboardInterrupt:
@@ -398,8 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vidstudy: error: {where}{exc.strerror or exc}.", file=sys.stderr)
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     return 0
 
 
