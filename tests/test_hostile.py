@@ -216,7 +216,9 @@ def test_damaged_run_files_are_one_line(run, smoke_dir, tmp_path, capsys, case):
     rel, damage, needle = RUN_DAMAGE[case]
     target = _copy(run, tmp_path)
     path = target / rel
-    path.write_bytes(damage(path.read_bytes()))
+    good = path.read_bytes()
+    path.write_bytes(damage(good))
+    before = tree_digest(target)
     commands = {"config": [["predict", target], ["evaluate", target], ["train", smoke_dir, target, *TRAIN, "--resume"]],
                 "data": [["predict", target], ["train", smoke_dir, target, *TRAIN, "--resume"]],
                 "best": [["predict", target, "--force"], ["evaluate", target]],
@@ -224,6 +226,10 @@ def test_damaged_run_files_are_one_line(run, smoke_dir, tmp_path, capsys, case):
                 "store": [["evaluate", target]]}[case.split("_")[0]]
     for argv in commands:
         one_line_error(capsys, argv, needle)
+        assert tree_digest(target) == before, argv  # the failed command changed nothing
+    path.write_bytes(good)
+    for argv in commands:  # the same commands once the file is good again
+        assert main([str(a) for a in argv]) == 0, (argv, capsys.readouterr().err)
 
 
 def test_a_stray_member_folder_is_ignored(run, tmp_path, capsys):

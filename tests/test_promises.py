@@ -58,3 +58,14 @@ def test_checkpoint_every_on_the_command_line_writes_the_resume_point_less_often
     assert main(["train", str(smoke_dir), str(tmp_path / "run"), "--members", "1", "--epochs", "5", "--quiet",
                  "--no-plots", "--set", "train.patience=100", "--checkpoint-every", "2"]) == 0
     assert written == [2, 4, 5]
+
+
+def test_a_store_is_rebuilt_when_the_view_seed_changes(tiny_run):
+    from vidstudy.predictions import ensure_predictions, is_current, stored_views
+
+    views = stored_views(tiny_run, "test")
+    assert is_current(tiny_run, "test", views, seed=0) and not is_current(tiny_run, "test", views, seed=1)
+    before = (tiny_run / "predictions" / "test.npz").read_bytes()
+    _, rebuilt = ensure_predictions(tiny_run, views, seed=1, device="cpu")
+    assert rebuilt and is_current(tiny_run, "test", views, seed=1)
+    assert (tiny_run / "predictions" / "test.npz").read_bytes() != before  # other random subsequences

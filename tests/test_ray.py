@@ -155,3 +155,17 @@ def test_an_address_where_no_ray_head_listens_is_one_line_and_writes_nothing(smo
     assert len(err.splitlines()) == 1 and err.startswith(f"vidstudy: error: --ray {address}: cannot join a Ray cluster "
                                                          f"there (nothing answers at {address}"), err
     assert not (tmp_path / "run").exists()
+
+
+def test_resources_per_member_on_the_command_line(ray_cluster, smoke_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", str(smoke_dir), str(run), "--members", "1", "--epochs", "1", "--quiet", "--no-plots",
+                 "--ray", "--cpus-per-member", str(min(2, os.cpu_count()))]) == 0
+    summary = json.loads((run / "members" / "ensemble_model_0" / "summary.json").read_text())
+    assert summary["torch_threads"] == min(2, os.cpu_count())  # the task ran as many threads as CPUs it declared
+    for option, value in (("--gpus-per-member", "0.5"), ("--cpus-per-member", str(os.cpu_count() + 1))):
+        assert main(["train", str(smoke_dir), str(tmp_path / "more"), "--members", "1", "--epochs", "1", "--quiet",
+                     "--no-plots", "--ray", option, value]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"but the Ray cluster at local has {os.cpu_count()} CPUs and 0 GPUs." in err[0], err
+        assert not (tmp_path / "more").exists()

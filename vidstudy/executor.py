@@ -153,6 +153,11 @@ class RayExecutor:
 
     def map(self, fn: Callable, jobs: Iterable[tuple]) -> list:
         ray = self.connect()
+        have = ray.cluster_resources()
+        if self.gpus > have.get("GPU", 0) or self.cpus > have.get("CPU", 0):  # Ray would wait for them for ever
+            raise ParameterError(f"each job asks for {self.cpus} CPUs and {self.gpus:g} GPUs (--cpus-per-member, "
+                                 f"--gpus-per-member), but the Ray cluster at {self.address} has "
+                                 f"{have.get('CPU', 0):g} CPUs and {have.get('GPU', 0):g} GPUs.")
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(_threaded)
         refs = [task.remote(self.cpus, fn, *job) for job in jobs]
         try:

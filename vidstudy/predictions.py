@@ -202,7 +202,7 @@ def _read_store(path: Path) -> dict:
                             f"{len(d['class_names'])} classes.")
     problem = _content_problem(d)
     if problem:
-        raise VidstudyError(f"{path}: predictions store {problem}; run vidstudy predict --force to rebuild it.")
+        raise VidstudyError(f"{path}: predictions store {problem}.")
     d["member_names"], d["view_names"] = members, stored_views
     return d
 
