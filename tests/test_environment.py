@@ -34,13 +34,25 @@ def test_every_requirement_is_pinned_exactly():
         assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][A-Za-z0-9.]*", req), req
 
 
+def _make_dry_run(*targets):
+    """The commands ``make`` would run for ``targets`` (``-n``: printed, not run; ``-B``: as from scratch)."""
+    import subprocess
+
+    return subprocess.run(["make", "-n", "-B", *targets], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
-    assert "make test" in readme and "make book" in readme
-    assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), re.M)
+    block = re.search(r"## The two commands\n+```bash\n(.*?)```", readme, re.S).group(1)
+    assert [line.split("#")[0].strip() for line in block.strip().splitlines()] == ["make test", "make book"]
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    assert ci[-1] == "make test"  # the README's test command is what CI runs, last
+    assert _make_dry_run("test").strip().splitlines()[-1] == ".venv/bin/python -m pytest"
 
 
-def test_makefile_installs_torch_from_the_pyproject_pin():
-    makefile = (ROOT / "Makefile").read_text()
-    assert "pyproject.toml" in makefile and '"$(TORCH)"' in makefile
-    assert any(r.startswith("torch==") for r in _pyproject_requirements())
+def test_makefile_installs_torch_from_the_pyproject_pin_before_the_package():
+    (torch_pin,) = [r for r in _pyproject_requirements() if r.startswith("torch==")]
+    commands = _make_dry_run("env").splitlines()
+    torch_line = next(i for i, c in enumerate(commands) if f'install --quiet "{torch_pin}"' in c)
+    package_line = next(i for i, c in enumerate(commands) if 'install --quiet -e ".[dev]"' in c)
+    assert torch_line < package_line  # the CPU wheel first, so the package's requirement is already met
