@@ -100,16 +100,31 @@ def copy_book_sources(dst: Path) -> None:
         shutil.copy(REPO / name, dst / name)
 
 
+#: The parameters file the smoke book is built with (in its root): what it sets is what a CPU machine uses anyway,
+#: so the runs are the smoke book's, and the chapters' injected parameters show that the file was read.
+SMOKE_PARAMS = "smoke-params.yaml"
+
+
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
-    """The smoke book, built from a copy of the sources: ``(root, build log)``."""
+    """The smoke book, built by ``vidstudy book --smoke --params smoke-params.yaml`` in a copy of the sources (the
+    checkout the command builds is that copy): ``(root, the lines the command printed)``."""
+    import contextlib
+    import io
+    from unittest import mock
+
+    from vidstudy.cli import main
+    from vidstudy.study import book
+
     root = tmp_path_factory.mktemp("bookroot")
     copy_book_sources(root)
-    from vidstudy.study.book import build_book
-
-    log = []
-    build_book(smoke=True, root=root, echo=log.append)
-    return root, log
+    (root / SMOKE_PARAMS).write_text("device: cpu\n")
+    printed = io.StringIO()
+    in_copy = mock.patch.object(book, "book_root", lambda r=None, find=book.book_root: find(root if r is None else r))
+    with in_copy, contextlib.redirect_stdout(printed):
+        status = main(["book", "--smoke", "--params", str(root / SMOKE_PARAMS)])
+    assert status == 0, printed.getvalue()[-2000:]
+    return root, printed.getvalue().splitlines()
 
 
 def main_run(runs: Path, data_name: str) -> Path:

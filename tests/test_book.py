@@ -9,7 +9,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import main_run, tree_digest
+from conftest import SMOKE_PARAMS, main_run, tree_digest
 
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
@@ -40,10 +40,23 @@ def test_every_chapter_page_has_figures_and_tables(built):
     assert any("jupyter-book build" in line for line in log)
 
 
+def test_the_book_command_reads_its_parameters_file(built):
+    """``vidstudy book --smoke --params FILE`` (how the session's book is built): the command ends with its timing,
+    and every chapter ran with the file's value over the smoke settings."""
+    root, log = built
+    assert re.fullmatch(r"book built in \d+\.\d s", log[-1]), log[-3:]
+    for chapter in toc_chapters():
+        nb = nbformat.read(root / "book" / "executed" / f"{chapter}.ipynb", as_version=4)
+        (cell,) = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        injected = {}
+        exec(cell.source, {}, injected)
+        assert (injected["device"], injected["smoke"], injected["members"]) == ("cpu", True, 2), chapter
+
+
 def test_unchanged_inputs_skip_execution(built, tmp_path):
     root, _ = built
     log = []
-    build_book(smoke=True, root=root, echo=log.append, html=False)
+    build_book(root / SMOKE_PARAMS, smoke=True, root=root, echo=log.append, html=False)
     assert all(any(f"{c}: unchanged" in line for line in log) for c in toc_chapters())
     # change one input, the last chapter's notebook: only that chapter runs again, and shows the change
     last = toc_chapters()[-1]
@@ -53,7 +66,7 @@ def test_unchanged_inputs_skip_execution(built, tmp_path):
     nb.cells.append(nbformat.v4.new_markdown_cell("A sentence added by the test."))
     nbformat.write(nb, work / "notebooks" / f"{last}.ipynb")
     log = []  # the same data folder as the built book's (a chapter's parameters include its path)
-    build_book(smoke=True, data=root / "data" / "smoke-seed0", root=work, echo=log.append, html=False)
+    build_book(work / SMOKE_PARAMS, smoke=True, data=root / "data" / "smoke-seed0", root=work, echo=log.append, html=False)
     ran = [line.split(":")[0].removeprefix("[book] ") for line in log if ": executing" in line]
     assert ran == [last], log
     assert "notebook" in next(line for line in log if ": executing" in line)
@@ -73,15 +86,15 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
         data = tmp_path / name
         simulate(data, seed=1, shape=shape)
         log = []
-        build_book(smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
+        build_book(work / SMOKE_PARAMS, smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
         assert [line.split(":")[0] for line in log if "executing" in line] == [f"[book] {c}" for c in first], log
         run = main_run(runs, name)
         results = json.loads((run / "results.json").read_text())
         assert results["data"]["test"] == str(data.resolve() / "test_features_multiscale.h5")
         assert f"runs/book-smoke/{run.name}" in (work / "book" / "executed" / "02_training.ipynb").read_text()
     assert tree_digest(run_a / "members") == members_a  # A's run is kept as it was
-    log = []
-    build_book(smoke=True, root=work, echo=log.append, chapters=first, html=False)  # back to A: nothing is trained
+    log = []  # back to A: nothing is trained
+    build_book(work / SMOKE_PARAMS, smoke=True, root=work, echo=log.append, chapters=first, html=False)
     assert all(f"{c}: executing" in " ".join(log) for c in first)
     assert tree_digest(run_a / "members") == members_a
     assert sorted(p.name.split("-")[0] for p in runs.iterdir() if (p / "data.json").exists()) == ["B", "C", "realclips", "smoke"]
@@ -97,7 +110,7 @@ def test_failing_chapter_is_named_and_the_previous_book_kept(built, tmp_path):
     nb.cells.insert(3, nbformat.v4.new_code_cell('raise ValueError("broken on purpose")'))
     nbformat.write(nb, work / "notebooks" / "01_data.ipynb")
     with pytest.raises(VidstudyError, match=r"chapter 01_data failed in cell \d+: ValueError: broken on purpose"):
-        build_book(smoke=True, root=work, echo=lambda _: None)
+        build_book(work / SMOKE_PARAMS, smoke=True, root=work, echo=lambda _: None)
     assert (work / "book" / "executed" / "01_data.ipynb").read_bytes() == before
     assert (work / "_build" / "html" / "book" / "executed" / "01_data.html").exists()
 

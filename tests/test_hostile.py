@@ -290,6 +290,26 @@ def test_splits_too_small_to_fit_on_are_one_line(tmp_path, capsys):
     one_line_error(capsys, ["probe", single], "at least two classes")
 
 
+def test_a_disk_that_fills_while_a_feature_file_is_written_is_one_line_naming_it(tmp_path):
+    """The system refuses a write midway (here a file-size limit; a full disk is the same refusal to HDF5, whose
+    library crashes the process at exit after one): one line naming the feature file, exit 1, nothing left in the
+    folder, and the same command without the limit succeeds."""
+    import resource
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process being killed
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+
+    out = tmp_path / "data"
+    argv = [sys.executable, "-m", "vidstudy.cli", "simulate", str(out), "--shape", "default"]
+    proc = subprocess.run(argv, preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.splitlines() == [f"vidstudy: error: {out / feature_file_name('train')}: File too large."]
+    assert list(out.iterdir()) == []
+    assert subprocess.run(argv, capture_output=True, timeout=300).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(feature_file_name(s) for s in ("train", "val", "test"))
+
+
 def test_a_failed_start_leaves_no_run_and_the_good_command_then_works(smoke_dir, tmp_path, capsys):
     target = tmp_path / "run"
     other = tmp_path / "other"
@@ -302,12 +322,36 @@ def test_a_failed_start_leaves_no_run_and_the_good_command_then_works(smoke_dir,
     assert main(["train", str(smoke_dir), str(target), *TRAIN]) == 0
 
 
-def test_diverging_training_stops_with_one_line_and_writes_no_nan(smoke_dir, tmp_path, capsys):
+def test_diverging_training_stops_with_one_line_and_writes_no_nan(smoke_dir, tmp_path, capsys, monkeypatch):
+    """The loss turns NaN in epoch 2 (after epoch 1 was recorded): one line, every file the member wrote is finite
+    and holds epoch 1 only, and --resume (the fault gone) finishes the member from there."""
+    import vidstudy.train as train_module
+
+    state = {"validated": False, "poison": True}
+    validate = train_module._validate
+
+    def validate_then_poison(*args, **kwargs):
+        state["validated"] = True
+        return validate(*args, **kwargs)
+
+    class DivergingLoss(train_module.FocalLoss):
+        def forward(self, logits, targets):
+            loss = super().forward(logits, targets)
+            return loss * float("nan") if state["poison"] and state["validated"] and logits.requires_grad else loss
+
+    monkeypatch.setattr(train_module, "_validate", validate_then_poison)
+    monkeypatch.setattr(train_module, "FocalLoss", DivergingLoss)
     target = tmp_path / "run"
-    one_line_error(capsys, ["train", smoke_dir, target, *TRAIN, "--set", "train.lr=10", "--set", "train.grad_clip=1000000",
-                            "--set", "train.weight_decay=10", "--set", "train.batch_size=1"], "training diverged")
-    for path in target.rglob("*.json") if target.exists() else []:
+    argv = ["train", smoke_dir, target, *TRAIN, "--epochs", "3"]
+    one_line_error(capsys, argv, "training diverged", "epoch 2")
+    member = target / "members" / "ensemble_model_0"
+    for path in target.rglob("*.json"):
         json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{path} holds {c}"))
+    history = json.loads((member / "history.json").read_text())
+    assert len(history["train_loss"]) == 1 and not (member / "summary.json").exists()
+    state["poison"] = False
+    assert main([str(a) for a in argv + ["--resume"]]) == 0
+    assert len(json.loads((member / "history.json").read_text())["train_loss"]) == 3
 
 
 # --- kills at random points -----------------------------------------------------------------------------------

@@ -225,7 +225,7 @@ def test_chapters_keep_one_run_folder_per_data_and_config(data, tmp_path):
     assert chapter_run("runs/book", tmp_path / "A", cfg) != a  # rewritten in place is not
 
 
-def test_recipe_subset_is_rewritten_when_its_source_or_size_changes(data, tmp_path):
+def test_recipe_subset_is_rewritten_when_its_source_size_or_seed_changes(data, tmp_path):
     a, b = (load_splits(data / x, ("train",))["train"] for x in ("A", "B"))
     first = training_subset(a, tmp_path, 40)
     assert len(first) == 40 and first.subset["files"]["source"]["path"] == str(a.path.resolve())
@@ -238,6 +238,11 @@ def test_recipe_subset_is_rewritten_when_its_source_or_size_changes(data, tmp_pa
     smaller = training_subset(b, tmp_path, 30)  # stratified, so about 30 videos
     assert smaller.subset["values"] == {"size": 30, "seed": 0} and len(smaller) < len(from_b)
     assert training_subset(b, tmp_path, 10_000) is b
+    seed0 = list(smaller.video_ids)
+    reseeded = training_subset(b, tmp_path, 30, seed=1)  # another seed draws other videos
+    assert reseeded.subset["values"] == {"size": 30, "seed": 1} and list(reseeded.video_ids) != seed0
+    again = training_subset(b, tmp_path, 30, seed=1).path.stat().st_mtime_ns
+    assert training_subset(b, tmp_path, 30, seed=1).path.stat().st_mtime_ns == again  # and is then reused
 
 
 def test_experiment_runs_record_the_checkpoints_they_start_from(data, run_a, tmp_path):

@@ -17,7 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """The wheel built from a copy of the sources (so the checkout gets no build/), installed with --target."""
+    """The wheel built from a copy of the sources (so the checkout gets no build/), installed with its dependencies
+    and the ``extract`` extra by pip into a new virtual environment: ``(environment, its site-packages)``.
+
+    The environment sees the packages of the one running the tests through a path file, so pip resolves every
+    declared dependency offline (``--no-index``: a requirement this environment cannot satisfy fails the install)."""
+    import sysconfig
+
     tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
@@ -28,27 +34,48 @@ def installed(tmp_path_factory):
     subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(src)],
                    check=True, capture_output=True, cwd=tmp)
     (wheel,) = (tmp / "dist").glob("vidstudy-*.whl")
-    site = tmp / "site"
-    subprocess.run(pip + ["install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)],
-                   check=True, capture_output=True, cwd=tmp)
-    return site
+    env_dir = tmp / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, capture_output=True)
+    python = env_dir / "bin" / "python"
+    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "outer.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    done = subprocess.run(pip + ["--python", str(python), "install", "--no-index", "--no-compile", f"{wheel}[extract]"],
+                          capture_output=True, text=True, cwd=tmp)
+    assert done.returncode == 0, done.stderr
+    return env_dir, site
+
+
+def test_pip_installs_the_dependencies_and_the_console_script(installed):
+    env_dir, site = installed
+    script = env_dir / "bin" / "vidstudy"
+    assert script.is_file()
+    proc = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.startswith("usage: vidstudy"), proc.stderr
+    import importlib.metadata as md
+
+    dist = next(md.distributions(path=[str(site)], name="vidstudy"))
+    assert any(r.startswith("torch==") for r in dist.requires)
 
 
 def test_installed_wheel_runs_the_pipeline_from_an_empty_folder(installed, tmp_path):
+    env_dir, site = installed
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg"}
-    site_before, repo_before = tree_digest(installed), tree_digest(REPO / "vidstudy")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONDONTWRITEBYTECODE="1", MPLBACKEND="Agg")
+    installed_package = site / "vidstudy"
+    site_before, repo_before = tree_digest(installed_package), tree_digest(REPO / "vidstudy")
 
     def vidstudy(*args, ok=True):
-        proc = subprocess.run([sys.executable, "-m", "vidstudy.cli", *args], cwd=work, env=env, capture_output=True,
+        proc = subprocess.run([env_dir / "bin" / "vidstudy", *args], cwd=work, env=env, capture_output=True,
                               text=True, timeout=300)
         assert (proc.returncode == 0) == ok, (args, proc.stdout, proc.stderr)
         return proc
 
-    where = subprocess.run([sys.executable, "-c", "import vidstudy; print(vidstudy.__file__)"], cwd=work, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip()
-    assert where == str(installed / "vidstudy" / "__init__.py")  # the installed copy, not the checkout
+    where = subprocess.run([env_dir / "bin" / "python", "-c", "import vidstudy; print(vidstudy.__file__)"], cwd=work,
+                           env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert where == str(installed_package / "__init__.py")  # the installed copy, not the checkout
 
     vidstudy("simulate", "data", "--shape", "smoke")
     assert "features (D)  32" in vidstudy("inspect", "data/test_features_multiscale.h5").stdout
@@ -69,6 +96,6 @@ def test_installed_wheel_runs_the_pipeline_from_an_empty_folder(installed, tmp_p
     assert len(refused) == 1 and "vidstudy book needs the project checkout" in refused[0], refused
 
     assert sorted(p.name for p in work.iterdir()) == ["data", "feats", "run", "videos"]  # only the folders it was given
-    assert tree_digest(installed) == site_before  # nothing written into the installed package
+    assert tree_digest(installed_package) == site_before  # nothing written into the installed package
     assert tree_digest(REPO / "vidstudy") == repo_before
     assert not (REPO / "build").exists()

@@ -447,28 +447,100 @@ def write_feature_file(
     unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
     if unknown:
         raise FeatureFileError(f"{where}: unknown provenance {unknown}; known: {', '.join(PROVENANCE_KEYS)}.")
-    n, t, d = features.shape
-    with atomic_path(path) as tmp:  # a failed check below removes the temporary file
-        with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset("features", shape=(n, t, d), dtype=np.float32, chunks=(1, t, d),
-                                  compression="gzip", compression_opts=compression_level)
-            for sl in _blocks(n, t * d * 4):
-                with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below
-                    block = np.asarray(features[sl], dtype=np.float32)
-                _check_finite(where, block, num_frames[sl], sl.start)
-                ds[sl] = block
-            f.create_dataset("labels", data=labels.astype(np.int64))
-            f.create_dataset("num_frames", data=num_frames.astype(np.int32))
-            for name, values in extras.items():
-                f.create_dataset(name, data=[str(v) for v in values], dtype=h5py.string_dtype("utf-8"))
-            f.attrs["num_videos"] = n
-            f.attrs["max_frames"] = t
-            f.attrs["feature_dim"] = d
-            f.attrs["multi_scale"] = bool(multi_scale)
-            f.attrs["category_mapping"] = json.dumps(mapping)
-            for key, value in (provenance or {}).items():
-                f.attrs[key] = json.dumps(dict(value))
+    with atomic_path(path) as tmp, open(tmp, "w+b") as raw:  # a failed check below removes the temporary file
+        sink = _WriteErrorKeeper(raw)
+        try:
+            _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_scale, provenance,
+                            compression_level, where)
+        except Exception:
+            sink.raise_kept(tmp)
+            raise
+        sink.raise_kept(tmp)
     return path
+
+
+def _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_scale, provenance, compression_level,
+                    where) -> None:
+    """The datasets and attributes of a feature file, written by h5py through ``sink``."""
+    n, t, d = features.shape
+    with h5py.File(sink, "w") as f:
+        ds = f.create_dataset("features", shape=(n, t, d), dtype=np.float32, chunks=(1, t, d),
+                              compression="gzip", compression_opts=compression_level)
+        for sl in _blocks(n, t * d * 4):
+            with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below
+                block = np.asarray(features[sl], dtype=np.float32)
+            _check_finite(where, block, num_frames[sl], sl.start)
+            ds[sl] = block
+        f.create_dataset("labels", data=labels.astype(np.int64))
+        f.create_dataset("num_frames", data=num_frames.astype(np.int32))
+        for name, values in extras.items():
+            f.create_dataset(name, data=[str(v) for v in values], dtype=h5py.string_dtype("utf-8"))
+        f.attrs["num_videos"] = n
+        f.attrs["max_frames"] = t
+        f.attrs["feature_dim"] = d
+        f.attrs["multi_scale"] = bool(multi_scale)
+        f.attrs["category_mapping"] = json.dumps(mapping)
+        for key, value in (provenance or {}).items():
+            f.attrs[key] = json.dumps(dict(value))
+
+
+class _WriteErrorKeeper:
+    """The file object h5py writes a feature file through: a write the system refuses (a full disk, a file-size
+    limit) is kept, not reported to HDF5, whose library cannot recover from a failed write (it crashes the process
+    when it later closes the file). After one, writes are skipped while positions still advance as if written.
+    :meth:`raise_kept` raises the kept error once h5py has closed the file."""
+
+    def __init__(self, raw):
+        self._raw, self._error, self._end = raw, None, 0
+
+    def _keep(self, exc: OSError) -> None:
+        self._error = self._error or exc
+
+    def write(self, data) -> int:
+        size = memoryview(data).nbytes
+        if self._error is None:
+            try:
+                self._raw.write(data)
+            except OSError as exc:
+                self._keep(exc)
+        if self._error is not None:  # skipped: move on as a write would have
+            self._raw.seek(self._raw.tell() + size)
+        self._end = max(self._end, self._raw.tell())
+        return size
+
+    def read(self, size: int = -1) -> bytes:
+        return self._raw.read(size)
+
+    def readinto(self, buffer) -> int:
+        return self._raw.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 2:  # from the end, counting what was skipped
+            return self._raw.seek(max(self._end, self._raw.seek(0, 2)) + offset)
+        return self._raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._raw.tell()
+
+    def truncate(self, size: int | None = None) -> int:
+        try:
+            return self._raw.truncate(size)
+        except OSError as exc:
+            self._keep(exc)
+            return size if size is not None else self._raw.tell()
+
+    def flush(self) -> None:
+        try:
+            self._raw.flush()
+        except OSError as exc:
+            self._keep(exc)
+
+    def raise_kept(self, path: Path) -> None:
+        """Flush to the system and raise the first refused write, if there was one, as an ``OSError`` naming ``path``
+        (called after h5py closed the file, or when it failed: a refused write is the cause of what followed)."""
+        self.flush()
+        if self._error is not None:
+            raise OSError(self._error.errno, self._error.strerror or str(self._error), str(path))
 
 
 def load_splits(

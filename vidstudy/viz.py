@@ -111,13 +111,16 @@ def plot_projection(ax, points: np.ndarray, labels: np.ndarray, class_names: Seq
     ax.legend(markerscale=2)
 
 
-def plot_frame_heatmap(ax, frames: np.ndarray, title: str, max_dims: int = HEATMAP_DIMS) -> None:
-    """Frame features of one video (time x the first ``max_dims`` dimensions)."""
-    im = ax.imshow(frames[:, :max_dims].T, aspect="auto", cmap="viridis", interpolation="nearest")
+def plot_frame_heatmap(ax, frames: np.ndarray, title: str, max_dims: int = HEATMAP_DIMS) -> int:
+    """Frame features of one video (time x the first ``max_dims`` dimensions); returns how many dimensions it shows
+    (fewer than ``max_dims`` when the features have fewer)."""
+    shown = frames[:, :max_dims].T
+    im = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_xlabel("time step")
     ax.set_ylabel("feature dimension")
     ax.set_title(title)
     plt.colorbar(im, ax=ax, fraction=0.046)
+    return int(shown.shape[0])
 
 
 def plot_confusion(ax, matrix: np.ndarray, class_names: Sequence[str], title: str) -> None:
