@@ -298,10 +298,10 @@ def test_a_disk_that_fills_while_a_feature_file_is_written_is_one_line_naming_it
 
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process being killed
-        resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100 * 2**10, 100 * 2**10))  # the train file needs about 230 KiB
 
     out = tmp_path / "data"
-    argv = [sys.executable, "-m", "vidstudy.cli", "simulate", str(out), "--shape", "default"]
+    argv = [sys.executable, "-m", "vidstudy.cli", "simulate", str(out), "--shape", "smoke"]
     proc = subprocess.run(argv, preexec_fn=limit, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-2000:])
     assert proc.stderr.splitlines() == [f"vidstudy: error: {out / feature_file_name('train')}: File too large."]

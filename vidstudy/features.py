@@ -447,7 +447,8 @@ def write_feature_file(
     unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
     if unknown:
         raise FeatureFileError(f"{where}: unknown provenance {unknown}; known: {', '.join(PROVENANCE_KEYS)}.")
-    with atomic_path(path) as tmp, open(tmp, "w+b") as raw:  # a failed check below removes the temporary file
+    # unbuffered, so that a write the system refuses fails in that write (a buffer would fail in a later seek)
+    with atomic_path(path) as tmp, open(tmp, "w+b", buffering=0) as raw:  # a failed check removes the temporary file
         sink = _WriteErrorKeeper(raw)
         try:
             _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_scale, provenance,
@@ -497,16 +498,17 @@ class _WriteErrorKeeper:
         self._error = self._error or exc
 
     def write(self, data) -> int:
-        size = memoryview(data).nbytes
-        if self._error is None:
+        view = memoryview(data).cast("B")
+        start, done = self._raw.tell(), 0
+        while self._error is None and done < len(view):
             try:
-                self._raw.write(data)
+                done += self._raw.write(view[done:]) or 0
             except OSError as exc:
                 self._keep(exc)
         if self._error is not None:  # skipped: move on as a write would have
-            self._raw.seek(self._raw.tell() + size)
-        self._end = max(self._end, self._raw.tell())
-        return size
+            self._raw.seek(start + len(view))
+        self._end = max(self._end, start + len(view))
+        return len(view)
 
     def read(self, size: int = -1) -> bytes:
         return self._raw.read(size)
