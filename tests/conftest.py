@@ -1,6 +1,6 @@
 import hashlib
 import json
-import shutil
+import os
 from pathlib import Path
 
 import h5py
@@ -94,10 +94,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def copy_book_sources(dst: Path) -> None:
-    for name in ("notebooks", "book"):
-        shutil.copytree(REPO / name, dst / name, ignore=shutil.ignore_patterns("executed"))
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(REPO / name, dst / name)
+    from vidstudy.study.book import copy_sources
+
+    copy_sources(dst, REPO)
 
 
 #: The parameters file the smoke book is built with (in its root): what it sets is what a CPU machine uses anyway,
@@ -108,11 +107,13 @@ SMOKE_PARAMS = "smoke-params.yaml"
 @pytest.fixture(scope="session")
 def built(tmp_path_factory):
     """The smoke book, built by ``vidstudy book --smoke --params smoke-params.yaml`` in a copy of the sources (the
-    checkout the command builds is that copy): ``(root, the lines the command printed)``."""
+    checkout the command builds is that copy), profiled into ``profile.jsonl`` there: ``(root, the lines the command
+    printed)``."""
     import contextlib
     import io
     from unittest import mock
 
+    from vidstudy import profiling
     from vidstudy.cli import main
     from vidstudy.study import book
 
@@ -121,7 +122,8 @@ def built(tmp_path_factory):
     (root / SMOKE_PARAMS).write_text("device: cpu\n")
     printed = io.StringIO()
     in_copy = mock.patch.object(book, "book_root", lambda r=None, find=book.book_root: find(root if r is None else r))
-    with in_copy, contextlib.redirect_stdout(printed):
+    profiled = mock.patch.dict(os.environ, {profiling.PROFILE_ENV: str(root / "profile.jsonl")})
+    with in_copy, profiled, contextlib.redirect_stdout(printed):
         status = main(["book", "--smoke", "--params", str(root / SMOKE_PARAMS)])
     assert status == 0, printed.getvalue()[-2000:]
     return root, printed.getvalue().splitlines()

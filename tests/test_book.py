@@ -53,6 +53,30 @@ def test_the_book_command_reads_its_parameters_file(built):
         assert (injected["device"], injected["smoke"], injected["members"]) == ("cpu", True, 2), chapter
 
 
+def test_the_build_profile_accounts_for_every_chapter(built):
+    """The smoke book's profile (what benchmarks/book_profile.py prints): a row per chapter whose wall time is the
+    runner's own, phases that fit inside it, and the phases where the chapters do them."""
+    from vidstudy.profiling import PHASES, format_table, profile_table, read_profile
+
+    root, log = built
+    rows = profile_table(read_profile(root / "profile.jsonl"), toc_chapters())
+    by = {r["chapter"]: r for r in rows}
+    assert [r["chapter"] for r in rows] == ["runner", *toc_chapters(), "jupyter-book", "total"]
+    for line in log:
+        done = re.match(r"\[book\] (\w+): done in ([\d.]+) s", line)
+        if done:
+            assert by[done.group(1)]["wall"] == pytest.approx(float(done.group(2)), abs=0.06), line
+    for r in rows:
+        assert all(r[p] >= 0 for p in PHASES) and r["other"] >= -0.01, r  # the phases fit inside the wall time
+    assert by["runner"]["data"] > 0  # the default data, simulated before the chapters
+    for chapter in ("02_training", "06_experiments", "07_recipes", "09_real_features"):
+        assert by[chapter]["training"] > 0, chapter
+    assert by["08_video_features"]["data"] > 0 and by["09_real_features"]["data"] > 0  # clips rendered, extracted
+    assert sum(by[c]["prediction"] for c in toc_chapters()) > 0 and sum(by[c]["evaluation"] for c in toc_chapters()) > 0
+    assert by["total"]["wall"] == pytest.approx(sum(r["wall"] for r in rows[:-1]))
+    assert len(format_table(rows).splitlines()) == len(rows) + 2
+
+
 def test_unchanged_inputs_skip_execution(built, tmp_path):
     root, _ = built
     log = []

@@ -219,3 +219,24 @@ def test_gpu_feeding_modes_give_the_same_batches(smoke_dir):
         assert a.features.device.type == b.features.device.type == "cuda"
         assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert make_loader(data, 4, pin_memory=True).pin_memory
+
+
+def test_inference_attention_takes_the_plain_path_on_the_cpu_only_and_agrees_with_the_fused_one():
+    from vidstudy.device import inference_attention
+    from vidstudy.models import TemporalClassifier
+
+    assert torch.backends.mha.get_fastpath_enabled()
+    with inference_attention(torch.device("cpu")):
+        assert not torch.backends.mha.get_fastpath_enabled()
+    assert torch.backends.mha.get_fastpath_enabled()
+    with inference_attention(torch.device("cuda")):  # a device name only: nothing runs there
+        assert torch.backends.mha.get_fastpath_enabled()
+    torch.manual_seed(0)
+    model = TemporalClassifier(16, hidden_dim=8, num_lstm_layers=1, num_heads=2, head_dims=(8,)).eval()
+    x, lengths = torch.randn(6, 10, 16), torch.tensor([10, 9, 7, 5, 3, 1])
+    x[torch.arange(10)[None] >= lengths[:, None]] = 0
+    with torch.no_grad():
+        fused = model(x, lengths)
+        with inference_attention(torch.device("cpu")):
+            plain = model(x, lengths)
+    torch.testing.assert_close(plain, fused, rtol=1e-5, atol=1e-6)

@@ -66,6 +66,21 @@ def autocast(device: torch.device, precision: str):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def inference_attention(device: torch.device):
+    """The context of inference (no gradients): on a CPU, ``nn.MultiheadAttention`` takes its plain path instead of
+    the fused "fast path", which ran slower on two CPU cores (benchmarks/README.md); elsewhere nothing changes."""
+    if torch.device(device).type != "cpu":
+        yield
+        return
+    before = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
+    try:
+        yield
+    finally:
+        torch.backends.mha.set_fastpath_enabled(before)
+
+
 def free_memory(device: torch.device) -> int:
     """Bytes free on ``device`` (a CUDA GPU); 0 elsewhere, where data is never made resident."""
     if device.type != "cuda":

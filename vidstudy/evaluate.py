@@ -31,6 +31,7 @@ from .errors import ParameterError, VidstudyError
 from .features import FeatureFile
 from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
+from .profiling import timed
 from .results import SCHEMA, best_per_class
 from .runs import member_checkpoints
 from .stacking import fit_class_member_weights, fit_stacking
@@ -114,6 +115,7 @@ def calibration_report(val: Predictions, test: Predictions, bins: int = cal.DEFA
     return out
 
 
+@timed("evaluation")
 def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
     """All combinations of the stored predictions (no network runs), in the schema of :mod:`vidstudy.results`."""
     names, y_test = test.class_names, test.labels

@@ -37,6 +37,7 @@ from .atomic import write_npz
 from .errors import VidstudyError
 from .features import FeatureFile, feature_file_name
 from .fingerprint import difference, file_digest, fingerprint, same_content
+from .profiling import timed
 from .runs import DATA_FILE, member_checkpoints, read_data_record
 from .tta import view_names as default_views
 
@@ -125,6 +126,7 @@ def store_fingerprint(run_dir, data_file: Path, views: Sequence[str], seed: int)
                        views=list(views), view_seed=seed)
 
 
+@timed("prediction")
 def build_predictions(run_dir, data_dir=None, views: Sequence[str] | None = None, splits: Sequence[str] = EVAL_SPLITS,
                       seed: int = 0, batch_size: int = 64, device: str = "auto") -> dict[str, Path]:
     """Run every member over every view of ``splits`` on ``device`` and write their stores (atomically).

@@ -56,6 +56,7 @@ import numpy as np
 from .errors import ParameterError
 from .features import SPLITS, STUDY_CATEGORIES, class_names, feature_file_name, write_feature_file
 from .multiscale import DEFAULT_SCALES, multiscale_batch, multiscale_length
+from .profiling import timed
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,7 @@ def simulate_split(cfg: SimulationConfig, split: str, seed: int, world: World | 
     }
 
 
+@timed("data")
 def simulate(out_dir: str | Path, seed: int = 0, shape: str | SimulationConfig = "default") -> dict[str, Path]:
     """Write ``{split}_features_multiscale.h5`` for train, val and test into ``out_dir``.
 

@@ -42,7 +42,7 @@ from . import checkpoint
 from .atomic import write_json, write_text
 from .config import RunConfig
 from .data import AugmentConfig, VideoDataset
-from .device import allow_tf32, autocast, resolve_device
+from .device import allow_tf32, autocast, inference_attention, resolve_device
 from .errors import ParameterError, VidstudyError
 from .executor import LocalExecutor
 from .features import FeatureFile, feature_file_name
@@ -51,6 +51,7 @@ from .fingerprint import difference, fingerprint
 from .losses import FocalLoss
 from .metrics import classification_metrics, detect_collapse
 from .models import build_model
+from .profiling import timed
 from .runs import CONFIG_FILE, DATA_FILE, MEMBERS_DIR, SUMMARY_FILE, member_dir, read_config, read_data_record, read_summary
 from .sampling import class_weights, subcategory_sample_weights, weighted_sampler
 
@@ -84,7 +85,7 @@ def predict(model: nn.Module, batches, precision: str = "fp32") -> tuple[np.ndar
     model.eval()
     logits, labels = [], []
     for batch in batches:
-        with autocast(batch.features.device, precision):
+        with autocast(batch.features.device, precision), inference_attention(batch.features.device):
             logits.append(model(batch.features, batch.lengths).float())
         labels.append(batch.labels)
     return torch.cat(logits).cpu().numpy(), torch.cat(labels).cpu().numpy()
@@ -372,6 +373,7 @@ def _train_member(config: RunConfig, train, val, seed: int, out_dir, kwargs: dic
     return train_single_model(config, train, val, seed, out_dir, **kwargs)
 
 
+@timed("training")
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,

@@ -97,29 +97,33 @@ def predict_members(models: Sequence[torch.nn.Module], data: FeatureFile, views:
     """Run every model (already on ``device``) over every view of every video:
     ``(probs [M, V, N, C], logits [M, V, N, C])``, float32.
 
-    Each batch of videos is built once, all its views in one padded batch, and goes through every model in one
-    forward pass; on a GPU it is copied from pinned memory without blocking. Logits are read back once, at the end.
+    Videos are taken longest first, so that each batch is padded only to its own longest view; each batch is built
+    once, all its views in one padded batch, and goes through every model in one forward pass
+    (:func:`~vidstudy.device.inference_attention`); on a GPU it is copied from pinned memory without blocking.
+    Logits are read back once, at the end, in the file's order of videos.
     """
-    from .device import autocast
+    from .device import autocast, inference_attention
     from .feeding import to_device
 
     device = torch.device(device)
     fns = [get_view(v, seed) for v in views]
     for model in models:
         model.eval()
+    order = np.argsort(-np.asarray(data.num_frames), kind="stable")  # each view is a function of its video alone
     chunks: list[list[torch.Tensor]] = [[] for _ in models]
     for start in range(0, len(data), batch_size):
+        rows = order[start:start + batch_size]
         items = []
         for fn in fns:
-            for i in range(start, min(len(data), start + batch_size)):
-                x, n = fn(data.frames(i), int(data.num_frames[i]))
+            for i in rows:
+                x, n = fn(data.frames(int(i)), int(data.num_frames[i]))
                 items.append((torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), 0))
         batch = collate(items)
         if device.type == "cuda":
             batch = to_device(type(batch)(*(t.pin_memory() for t in batch)), device)
         for model, out in zip(models, chunks):
-            with autocast(device, precision):
+            with autocast(device, precision), inference_attention(device):
                 logits = model(batch.features, batch.lengths).float()
-            out.append(logits.reshape(len(fns), len(items) // len(fns), -1))
-    logits = torch.stack([torch.cat(c, dim=1) for c in chunks]).cpu()
+            out.append(logits.reshape(len(fns), len(rows), -1))
+    logits = torch.stack([torch.cat(c, dim=1) for c in chunks]).cpu()[:, :, np.argsort(order)]
     return torch.softmax(logits, -1).numpy(), logits.numpy()

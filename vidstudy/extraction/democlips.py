@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ..atomic import atomic_path, write_json
 from ..errors import ParameterError
 from ..fingerprint import difference, file_digest, fingerprint
+from ..profiling import timed
 from .video import write_video
 
 WIDTH, HEIGHT, FPS = 320, 240, 24
@@ -137,6 +138,7 @@ RENDERED = {  # name: (category, subcategory, renderer, description)
 }
 
 
+@timed("data")
 def build_demo_tree(root: str | Path, seconds: float = 5.0, split: str = "demo") -> list[dict]:
     """Copy the shipped clips and render the others into ``root/split/...``; returns one row per clip.
 

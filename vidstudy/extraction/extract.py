@@ -51,6 +51,7 @@ from ..features import feature_file_name, write_feature_file
 from ..fingerprint import difference, file_digest, fingerprint, input_key, plain
 from ..multiscale import DEFAULT_SCALES, multiscale_length, pad_sequences
 from ..multiscale import multiscale as combine_scales
+from ..profiling import timed
 from .backbone import LITE0_INPUT_SIZE, LITE0_NAME, lite0_backbone
 from .video import VIDEO_EXTENSIONS, Sampling, read_frames_or_reason
 
@@ -379,6 +380,7 @@ def _up_to_date(path: Path, settings: dict, inputs_key: str) -> bool:
     return recorded == {**plain(settings), "inputs_sha256": inputs_key}
 
 
+@timed("data")
 def extract(
     video_dir: str | os.PathLike,
     out_dir: str | os.PathLike,

@@ -41,6 +41,7 @@ from PIL import Image, ImageDraw
 from ..atomic import write_json
 from ..errors import ParameterError
 from ..fingerprint import difference, fingerprint
+from ..profiling import timed
 from .democlips import default_font, render_scrolling_document, render_slides, shipped_clip
 from .video import Sampling, write_video
 
@@ -401,6 +402,7 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
     return {"clips": clips, "rendered": True}
 
 
+@timed("data")
 def build(out_dir: str | Path, settings: Settings = Settings(), frames: int = 12, backbone=None, device: str = "auto",
           progress: bool = True) -> dict:
     """The dataset: ``OUT_DIR/videos/`` (the clips) and the three split files in ``OUT_DIR`` (``vidstudy extract``

@@ -21,14 +21,18 @@ installed package alone refuses with one sentence and writes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Sequence
 
+from .. import profiling
 from ..atomic import atomic_path, write_json
 from ..errors import ParameterError, VidstudyError
 from ..features import SPLITS, feature_file_name
@@ -100,6 +104,17 @@ def is_checkout(folder: Path) -> bool:
     return all((Path(folder) / name).exists() for name in BOOK_SOURCES)
 
 
+def copy_sources(dst: Path, src: Path | None = None) -> None:
+    """The book's sources of the checkout ``src`` (:func:`book_root`'s by default) into ``dst``: not its executed
+    chapters, runs or data, so that a build there starts cold."""
+    src = book_root(src)
+    for name in BOOK_SOURCES:
+        if (src / name).is_dir():
+            shutil.copytree(src / name, Path(dst) / name, ignore=shutil.ignore_patterns("executed", "__pycache__"))
+        else:
+            shutil.copy(src / name, Path(dst) / name)
+
+
 def book_root(root: Path | None = None) -> Path:
     """The checkout to build: ``root``, else the one this package lives in, else the current folder."""
     for candidate in ([Path(root)] if root is not None else [PACKAGE.parent, Path.cwd()]):
@@ -169,6 +184,20 @@ def execute_chapter(name: str, params: dict, root: Path, out_dir: Path) -> None:
         _hide_parameter_cells(tmp)
 
 
+@contextlib.contextmanager
+def _profiled_as(chapter: str):
+    """Name ``chapter`` to the steps its kernel times (:mod:`vidstudy.profiling`), while it executes."""
+    before = os.environ.get(profiling.CHAPTER_ENV)
+    os.environ[profiling.CHAPTER_ENV] = chapter
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(profiling.CHAPTER_ENV, None)
+        else:
+            os.environ[profiling.CHAPTER_ENV] = before
+
+
 def build_book(params_file: Path | None = None, data: Path | None = None, smoke: bool = False, root: Path | None = None,
                echo=print, *, chapters: Sequence[str] | None = None, html: bool = True) -> dict:
     """Execute what changed among the chapters (``chapters``: those of them), then (with ``html``) build ``_build/html``;
@@ -198,8 +227,10 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
             continue
         t0 = time.perf_counter()
         echo(f"[book] {name}: executing ({changed}) ...")
-        execute_chapter(name, params, root, out_dir)
+        with _profiled_as(name):
+            execute_chapter(name, params, root, out_dir)
         timings[name] = time.perf_counter() - t0
+        profiling.record("chapter", timings[name], chapter=name)
         stamps[name] = inputs
         write_json(stamps_path, stamps)
         echo(f"[book] {name}: done in {timings[name]:.1f} s (total {time.perf_counter() - t_all:.1f} s)")
@@ -212,5 +243,6 @@ def build_book(params_file: Path | None = None, data: Path | None = None, smoke:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
         raise VidstudyError(f"jupyter-book build failed (exit {proc.returncode}); its last lines:\n{tail}")
     timings["jupyter-book"] = time.perf_counter() - t0
+    profiling.record("jupyter-book", timings["jupyter-book"], chapter="")
     echo(f"[book] jupyter-book build: {timings['jupyter-book']:.1f} s; open {root / '_build' / 'html' / 'index.html'}")
     return timings

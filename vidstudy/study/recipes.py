@@ -37,6 +37,7 @@ from ..features import FeatureFile, write_feature_file
 from ..fingerprint import difference, fingerprint
 from ..metrics import classification_metrics
 from ..predictions import build_predictions, is_current, load_predictions
+from ..profiling import timed
 from ..runs import member_dir, read_config, read_summary
 from ..sampling import stratified_split
 from ..train import train_ensemble
@@ -99,6 +100,7 @@ def bundled_differences(seeds: int = 1, epochs: int = 1) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("setting")
 
 
+@timed("data")
 def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0) -> FeatureFile:
     """A subcategory-stratified subset of the training file, to keep the study cheap.
 

@@ -18,6 +18,7 @@ import numpy as np
 from ..features import FeatureFile
 from ..metrics import macro_f1
 from ..probe import fit_predict
+from ..profiling import timed
 from ..simulate import shape_config, simulate_split
 
 STATISTICS = {
@@ -78,6 +79,7 @@ def simulated(seed: int = 0, scale: float = 1.0, **knobs) -> tuple[dict, dict]:
     return simulate_split(cfg, "train", seed), simulate_split(cfg, "test", seed)
 
 
+@timed("data")
 def calibrate(target: dict, seed: int = 0, scale: float = 1.0, grid: dict = KNOBS) -> list[dict]:
     """Every point of ``grid``: its knobs, its :func:`statistics` and its :func:`distance` to ``target``, nearest
     first."""
