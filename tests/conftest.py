@@ -120,12 +120,12 @@ def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("bookroot")
     copy_book_sources(root)
     (root / SMOKE_PARAMS).write_text("device: cpu\n")
-    printed = io.StringIO()
+    printed, errors = io.StringIO(), io.StringIO()
     in_copy = mock.patch.object(book, "book_root", lambda r=None, find=book.book_root: find(root if r is None else r))
     profiled = mock.patch.dict(os.environ, {profiling.PROFILE_ENV: str(root / "profile.jsonl")})
-    with in_copy, profiled, contextlib.redirect_stdout(printed):
+    with in_copy, profiled, contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
         status = main(["book", "--smoke", "--params", str(root / SMOKE_PARAMS)])
-    assert status == 0, printed.getvalue()[-2000:]
+    assert status == 0, errors.getvalue()[-3000:]
     return root, printed.getvalue().splitlines()
 
 
