@@ -230,9 +230,11 @@ def _cmd_extract(args) -> None:
     sampling = Sampling(num_frames=args.frames, clips=args.clips, clip_width=args.clip_width)
     executor = from_options(args.ray, workers=args.workers)
     device = str(_device(args))  # under --ray, left as asked: Lite0 is built on each actor's own device
-    from .device import resolve_device
+    backbone = None
+    if args.backbone is not None:  # a given backbone is built here, on a device this machine has
+        from .device import resolve_device
 
-    backbone = _load_backbone(args.backbone, str(resolve_device(args.device)))  # a given backbone is built here
+        backbone = _load_backbone(args.backbone, str(resolve_device(args.device)))
     t0 = time.perf_counter()
     report = extract(args.video_dir, args.out_dir, backbone=backbone,
                      device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,

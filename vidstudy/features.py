@@ -23,6 +23,7 @@ handle opened lazily in each process (so DataLoader workers each get their own).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -502,9 +503,13 @@ class _WriteErrorKeeper:
         start, done = self._raw.tell(), 0
         while self._error is None and done < len(view):
             try:
-                done += self._raw.write(view[done:]) or 0
+                written = self._raw.write(view[done:])
             except OSError as exc:
                 self._keep(exc)
+                break
+            if not written:  # nothing taken and no error: the system will take no more
+                self._keep(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+            done += written or 0
         if self._error is not None:  # skipped: move on as a write would have
             self._raw.seek(start + len(view))
         self._end = max(self._end, start + len(view))
