@@ -3,15 +3,18 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from skimage import data
 
 from vidstudy.errors import ParameterError
 from vidstudy.extraction.backbone import (
     EfficientNetLite0,
+    FusedLite0Features,
     ImageBackbone,
     SameConv2d,
     imagenet_classes,
     lite0_backbone,
+    load_lite0,
     top_classes,
 )
 
@@ -81,3 +84,25 @@ def test_unusable_devices_are_named(device, message):
 def test_class_names_are_the_imagenet_1k_list():
     names = imagenet_classes()
     assert len(names) == 1000 and names[285] == "Egyptian cat" and names[967] == "espresso"
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [224, 225, 17])
+def test_same_padding_pads_zeros_where_tensorflow_does(size, stride):
+    torch.manual_seed(0)
+    conv = SameConv2d(2, 3, 5, stride=stride, bias=True)
+    x = torch.randn(1, 2, size, size + 1)
+    pads = [max((-(-n // stride) - 1) * stride + 5 - n, 0) for n in x.shape[-2:]]  # TensorFlow's total per side
+    (top, left), (bottom, right) = [p // 2 for p in pads], [p - p // 2 for p in pads]
+    expected = F.conv2d(F.pad(x, (left, right, top, bottom)), conv.weight, conv.bias, stride)
+    torch.testing.assert_close(conv(x), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fused_features_are_the_models_features():
+    torch.manual_seed(0)
+    model = load_lite0()  # its batch norms hold the trained statistics, far from mean 0 and variance 1
+    x = torch.rand(2, 3, 231, 224) * 2 - 1  # odd sizes: TensorFlow's asymmetric padding
+    with torch.no_grad():
+        fused, plain = FusedLite0Features(model)(x), model.features(x)
+    assert fused.is_contiguous() and plain.abs().max() > 1
+    torch.testing.assert_close(fused, plain, rtol=1e-4, atol=1e-4)

@@ -4,7 +4,9 @@ import torch.nn.functional as F
 
 from vidstudy.errors import ParameterError
 from vidstudy.losses import FocalLoss
-from vidstudy.models import MeanPoolClassifier, TemporalClassifier, count_parameters
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from vidstudy.models import MeanPoolClassifier, TemporalClassifier, bidirectional_lstm, count_parameters
 
 
 def small_model(masked=True):
@@ -29,6 +31,39 @@ def test_padding_does_not_change_a_prediction():
     with torch.no_grad():
         diff = (unmasked(short[None], torch.tensor([5]))[0] - unmasked(batch, lengths)[0]).abs().max()
     assert diff > 1e-4
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_the_cpu_bilstm_is_the_packed_bilstm_in_outputs_and_gradients(layers):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, num_layers=layers, batch_first=True, bidirectional=True).eval()
+    lengths = torch.tensor([9, 1, 4, 9, 6])
+    x = torch.randn(5, 9, 6) * (torch.arange(9)[None, :, None] < lengths[:, None, None])
+
+    def packed(x):
+        out = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))[0]
+        return pad_packed_sequence(out, batch_first=True, total_length=9)[0]
+
+    results = []
+    for run in (packed, lambda x: bidirectional_lstm(lstm, x, lengths)):
+        lstm.zero_grad()
+        inputs = x.clone().requires_grad_()
+        out = run(inputs)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append([out, inputs.grad, *(p.grad for p in lstm.parameters())])
+    for got, expected in zip(results[1], results[0]):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert (results[1][0][1, 1:] == 0).all()  # the padded steps are zero, as unpacking gives
+
+
+def test_the_cpu_bilstm_drops_out_between_layers_only_in_training():
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(6, 5, num_layers=2, dropout=0.5, batch_first=True, bidirectional=True)
+    x, lengths = torch.randn(4, 7, 6), torch.tensor([7, 3, 7, 5])
+    outs = [bidirectional_lstm(lstm, x, lengths) for _ in range(2)]
+    assert not torch.equal(*outs)
+    lstm.eval()
+    assert torch.equal(bidirectional_lstm(lstm, x, lengths), bidirectional_lstm(lstm, x, lengths))
 
 
 def test_paper_model_has_65_3_million_parameters():

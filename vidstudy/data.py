@@ -146,6 +146,11 @@ def collate(items: Sequence[tuple[torch.Tensor, int]]) -> Batch:
     return Batch(features, lengths, mask, labels)
 
 
+def longest_first(num_frames) -> np.ndarray:
+    """Indices of the videos, longest first (ties in file order): batches taken in this order are each padded little."""
+    return np.argsort(-np.asarray(num_frames), kind="stable")
+
+
 def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False, sampler: Sampler | None = None,
                 num_workers: int = 0, seed: int = 0, pin_memory: bool = False) -> DataLoader:
     """A DataLoader with :func:`collate` and a seeded generator (shuffling and worker seeds); ``pin_memory``

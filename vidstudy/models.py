@@ -6,6 +6,10 @@ self-attention with a residual connection and LayerNorm; attention pooling (a sm
 MLP scores each step, softmax over time, weighted sum); an MLP head; Xavier-uniform
 initialisation of every Linear layer with zero biases.
 
+On the CPU the BiLSTM runs each direction as its own unpacked LSTM (oneDNN's kernel), the backward one over
+each video reversed within its own length, and zeroes the padded steps: the same function as the packed
+BiLSTM (:func:`bidirectional_lstm`), two to four times faster there. Other devices take the packed path.
+
 Unlike the original, padding is masked (``masked=True``): the attention gets a
 ``key_padding_mask`` and the pooling softmax gives padded steps zero weight, so a
 video's logits do not depend on how long the other videos in its batch are.
@@ -15,6 +19,7 @@ video's logits do not depend on how long the other videos in its batch are.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -43,8 +48,41 @@ def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
 
 
+def _direction(lstm: nn.LSTM, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+    """One direction of one layer of ``lstm`` over ``x [B, T, in]`` (unpacked, from zero states) -> ``[B, T, H]``."""
+    weights = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    zeros = x.new_zeros(1, x.shape[0], lstm.hidden_size)
+    return torch.lstm(x, (zeros, zeros), weights, True, 1, 0.0, lstm.training, False, True)[0]
+
+
+def bidirectional_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``lstm`` (bidirectional, ``batch_first``) over the zero-padded ``x [B, T, in]`` of ``lengths [B]`` -> ``[B, T, 2H]``,
+    zero at the padded steps: what packing, the LSTM and unpacking give.
+
+    On the CPU each direction of each layer runs unpacked: the forward one over ``x`` as it is (padding at the end
+    cannot reach a valid step), the backward one over each video reversed within its length, its output reversed
+    back; dropout between layers as ``nn.LSTM`` applies it. Elsewhere the packed path.
+    """
+    steps = x.shape[1]
+    if x.device.type != "cpu":
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = pad_packed_sequence(lstm(packed)[0], batch_first=True, total_length=steps)
+        return out
+    valid = valid_mask(lengths, steps)
+    t = torch.arange(steps)[None, :]
+    reverse = torch.where(valid, lengths.long()[:, None] - 1 - t, t)[:, :, None]  # an involution: it also reverses back
+    out = x
+    for layer in range(lstm.num_layers):
+        if layer and lstm.dropout and lstm.training:
+            out = F.dropout(out, lstm.dropout, training=True)
+        forward = _direction(lstm, out, layer, "")
+        backward = _direction(lstm, out.gather(1, reverse.expand_as(out)), layer, "_reverse")
+        out = torch.cat([forward, backward.gather(1, reverse.expand_as(backward))], dim=-1)
+    return out * valid[:, :, None]
+
+
 class TemporalClassifier(nn.Module):
-    """Input projection -> packed BiLSTM -> masked self-attention -> attention pooling -> MLP head.
+    """Input projection -> BiLSTM over the valid steps -> masked self-attention -> attention pooling -> MLP head.
 
     ``dropout`` is the heavy dropout of the LSTM, the attention and the first head
     layers (0.4 in the original); the projection, the pooling and the last head layer
@@ -74,9 +112,7 @@ class TemporalClassifier(nn.Module):
         """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         steps = features.shape[1]
         x = self.input_proj(features)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+        out = bidirectional_lstm(self.lstm, x, lengths)
         valid = valid_mask(lengths.to(out.device), steps)
         attn, _ = self.attention(out, out, out, key_padding_mask=~valid if self.masked else None, need_weights=False)
         out = self.attention_norm(out + attn)

@@ -41,7 +41,7 @@ from torch import nn
 from . import checkpoint
 from .atomic import write_json, write_text
 from .config import RunConfig
-from .data import AugmentConfig, VideoDataset
+from .data import AugmentConfig, VideoDataset, longest_first
 from .device import allow_tf32, autocast, inference_attention, resolve_device
 from .errors import ParameterError, VidstudyError
 from .executor import LocalExecutor
@@ -125,6 +125,7 @@ class _Member:
     train_feed: Feed
     val_feed: Feed
     device: torch.device
+    val_order: list[int] | None = None  # validation's batch order: longest first where the batch cannot matter
 
 
 @dataclass
@@ -170,6 +171,9 @@ def _setup(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, se
         train_feed=Feed(VideoDataset(train_data, AugmentConfig() if tcfg.augment else None, seed=seed), device,
                         feeding, num_workers=tcfg.num_workers),
         val_feed=Feed(VideoDataset(val_data), device, feeding, num_workers=tcfg.num_workers),
+        # A masked model's logits of a video do not depend on its batch, so validation may pad each batch only to its
+        # own longest video; the original's unmasked attention sees the padding, so its batches stay as they are.
+        val_order=longest_first(val_data.num_frames).tolist() if getattr(model, "masked", True) else None,
     )
 
 
@@ -235,7 +239,7 @@ def _train_epoch(m: _Member, train_data: FeatureFile, tcfg, seed: int, epoch: in
 
 def _validate(m: _Member, num_classes: int, batch_size: int, precision: str) -> tuple[dict, dict]:
     """Validation metrics (``val_*`` history entries) and the collapse check of the model as it is now."""
-    val_logits, val_labels = predict(m.model, m.val_feed.batches(batch_size), precision)
+    val_logits, val_labels = predict(m.model, m.val_feed.batches(batch_size, sampler=m.val_order), precision)
     val_loss = float(m.eval_criterion(torch.from_numpy(val_logits), torch.from_numpy(val_labels)))
     val_pred = val_logits.argmax(1)
     metrics = classification_metrics(val_labels, val_pred, num_classes)
@@ -291,8 +295,6 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     """
     from tqdm import tqdm
 
-    from .viz import RealTimeTrainingVisualizer
-
     out_dir, device, tcfg = Path(out_dir), resolve_device(device, "device"), config.train
     _check_member(config, train_data, val_data, out_dir, resume, checkpoint_every)
     name = name or out_dir.name
@@ -301,8 +303,11 @@ def train_single_model(config: RunConfig, train_data: FeatureFile, val_data: Fea
     m = _setup(config, train_data, val_data, seed, init_checkpoint, device, feeding)
     last = checkpoint.last_path(out_dir)
     p = _resume(m, last, config, seed) if resume and last.exists() else _Progress()
-    viz = (RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
-           if plots else None)
+    viz = None
+    if plots:  # matplotlib is imported only to draw
+        from .viz import RealTimeTrainingVisualizer
+
+        viz = RealTimeTrainingVisualizer(out_dir / "plots", train_data.class_names, title=name, per_epoch=plots_per_epoch)
     t_start = time.perf_counter()
     stopped_early = p.bad_epochs >= tcfg.patience
     bar = tqdm(range(p.epoch, tcfg.epochs), desc=name, disable=quiet, leave=False, unit="epoch")

@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from .data import collate
+from .data import collate, longest_first
 from .errors import ParameterError
 from .features import FeatureFile
 from .multiscale import resample_indices
@@ -109,7 +109,7 @@ def predict_members(models: Sequence[torch.nn.Module], data: FeatureFile, views:
     fns = [get_view(v, seed) for v in views]
     for model in models:
         model.eval()
-    order = np.argsort(-np.asarray(data.num_frames), kind="stable")  # each view is a function of its video alone
+    order = longest_first(data.num_frames)  # each view is a function of its video alone
     chunks: list[list[torch.Tensor]] = [[] for _ in models]
     for start in range(0, len(data), batch_size):
         rows = order[start:start + batch_size]

