@@ -1,11 +1,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from vidstudy.errors import ParameterError
 from vidstudy.losses import FocalLoss
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
 from vidstudy.models import MeanPoolClassifier, TemporalClassifier, bidirectional_lstm, count_parameters
 
 

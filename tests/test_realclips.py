@@ -63,11 +63,13 @@ def test_a_bad_frame_count_is_refused_before_anything_is_rendered(tmp_path, fram
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = [tmp_path_factory.mktemp(f"rc{k}") for k in range(2)]
-    reports = [realclips.build(o, TINY, frames=4, backbone=_colour_backbone(), progress=False) for o in out]
+    # the second tree is rendered by two worker processes: the same bytes as rendering here
+    reports = [realclips.build(o, TINY, frames=4, backbone=_colour_backbone(), progress=False, workers=workers)
+               for o, workers in zip(out, (0, 2))]
     return out, reports
 
 
-def test_the_same_seed_gives_the_same_files(built):
+def test_the_same_seed_gives_the_same_files_rendered_here_or_in_workers(built):
     (a, b), _ = built
     videos = sorted(p.relative_to(a) for p in (a / "videos").rglob("*.mp4"))
     assert len(videos) == len(realclips.SOURCES)

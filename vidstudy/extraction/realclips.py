@@ -368,11 +368,26 @@ def _needs() -> None:
             raise ParameterError(f"vidstudy realclips needs {extra}: pip install 'vidstudy[realclips]'.")
 
 
-def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress: bool = True) -> dict:
-    """Render every clip into ``video_dir`` (skipped when the tree records the same settings); returns its index."""
+def _render_clip(video_dir: Path, clip: dict) -> None:
+    """Render and encode one clip of :func:`plan` into ``video_dir`` (a function of the clip alone: any process may)."""
+    source = next(s for s in SOURCES if s.name == clip["source"])
+    path = video_dir / clip["split"] / clip["category"] / clip["subcategory"] / f"{clip['stem']}.mp4"
+    write_video(path, source.render(clip["frames"], np.random.default_rng(clip["seed"])), fps=FPS, codec=CODEC)
+
+
+def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress: bool = True, workers: int = 0) -> dict:
+    """Render every clip into ``video_dir`` (skipped when the tree records the same settings); returns its index.
+
+    ``workers`` processes render clips side by side (0: here); each clip is a function of its own seed, so the files
+    are the same bytes either way."""
+    from functools import partial
+
     from tqdm import tqdm
 
+    from ..executor import LocalExecutor
+
     _needs()
+    executor = LocalExecutor(workers)  # a bad count is refused before anything is written
     video_dir = Path(video_dir)
     clips = plan(settings)
     wanted = fingerprint(settings=dataclasses.asdict(settings), version=VERSION)
@@ -390,12 +405,9 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
     elif video_dir.exists() and any(video_dir.iterdir()):
         raise ParameterError(f"{video_dir}: holds files that vidstudy realclips did not write; choose another OUT_DIR.")
     write_json(stamp, {"inputs": wanted, "complete": False})  # first: an interrupted tree is known as this command's
-    by_name = {s.name: s for s in SOURCES}
     sources: dict[str, dict[str, str]] = {}
-    for clip in tqdm(clips, desc="render clips", unit="clip", disable=not progress):
-        path = video_dir / clip["split"] / clip["category"] / clip["subcategory"] / f"{clip['stem']}.mp4"
-        frames = by_name[clip["source"]].render(clip["frames"], np.random.default_rng(clip["seed"]))
-        write_video(path, frames, fps=FPS, codec=CODEC)
+    rendered = executor.stream(partial(_render_clip, video_dir), lambda: lambda done: done, clips)
+    for clip, _ in zip(clips, tqdm(rendered, total=len(clips), desc="render clips", unit="clip", disable=not progress)):
         sources.setdefault(clip["split"], {})[f"{clip['category']}/{clip['subcategory']}/{clip['stem']}"] = clip["source"]
     write_json(video_dir / "sources.json", sources)
     write_json(stamp, {"inputs": wanted, "complete": True})  # last: an incomplete tree is rendered again
@@ -404,11 +416,12 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
 
 @timed("data")
 def build(out_dir: str | Path, settings: Settings = Settings(), frames: int = 12, backbone=None, device: str = "auto",
-          progress: bool = True) -> dict:
-    """The dataset: ``OUT_DIR/videos/`` (the clips) and the three split files in ``OUT_DIR`` (``vidstudy extract``
-    with ``frames`` frames per clip, EfficientNet-Lite0 unless ``backbone``). Returns extract's report."""
+          progress: bool = True, workers: int = 0) -> dict:
+    """The dataset: ``OUT_DIR/videos/`` (the clips, rendered in ``workers`` processes) and the three split files in
+    ``OUT_DIR`` (``vidstudy extract`` with ``frames`` frames per clip, EfficientNet-Lite0 unless ``backbone``).
+    Returns extract's report."""
     from .extract import extract
 
     out_dir, sampling = Path(out_dir), Sampling(num_frames=frames)  # a bad --frames is refused before any rendering
-    render_tree(out_dir / "videos", settings, progress)
+    render_tree(out_dir / "videos", settings, progress, workers)
     return extract(out_dir / "videos", out_dir, backbone=backbone, sampling=sampling, device=device, progress=progress)
