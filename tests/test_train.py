@@ -15,7 +15,8 @@ from vidstudy.config import apply_overrides, preset
 from vidstudy.errors import ParameterError, VidstudyError
 from vidstudy.features import FeatureFile, feature_file_name, load_splits, write_feature_file
 from vidstudy.metrics import detect_collapse
-from vidstudy.train import lr_at_epoch, train_ensemble, train_single_model
+from vidstudy.executor import LocalExecutor
+from vidstudy.train import Ensemble, lr_at_epoch, train_ensemble, train_ensembles, train_single_model
 
 TINY = ["model.hidden_dim=8", "model.num_heads=2", "model.head_dims=8", "train.batch_size=32", "train.epochs=3"]
 
@@ -70,6 +71,37 @@ def test_ensemble_writes_every_artifact(tmp_path, splits):
     again = train_ensemble(cfg, splits["train"], splits["val"], tmp_path / "run", resume=True, quiet=True)
     assert sorted(p.name for p in (tmp_path / "run" / "members").iterdir()) == ["ensemble_model_0", "ensemble_model_1"]
     assert again == summaries
+
+
+class _CountingExecutor(LocalExecutor):
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def map(self, fn, jobs):
+        jobs = list(jobs)
+        self.batches.append([job[3] for job in jobs])  # each job's seed
+        return super().map(fn, jobs)
+
+
+def test_several_runs_train_as_one_batch_of_jobs_and_match_training_each_alone(tmp_path, splits):
+    one, two = tiny_config("members=2", "train.epochs=1"), tiny_config("members=1", "train.epochs=1", "seed_base=7")
+    runs = [Ensemble(one, splits["train"], splits["val"], tmp_path / "a"),
+            Ensemble(two, splits["train"], splits["val"], tmp_path / "b")]
+    executor = _CountingExecutor()
+    together = train_ensembles(runs, quiet=True, plots=False, executor=executor)
+    assert executor.batches == [[42, 43, 7]]  # one batch, in the order of the runs
+    alone = train_ensemble(two, splits["train"], splits["val"], tmp_path / "alone", quiet=True, plots=False)
+    assert [s["seed"] for s in together[0]] == [42, 43] and together[1][0]["best_metrics"] == alone[0]["best_metrics"]
+    assert _history(tmp_path / "b" / "members" / "ensemble_model_0") == _history(tmp_path / "alone" / "members" / "ensemble_model_0")
+    assert json.loads((tmp_path / "a" / "members_summary.json").read_text())[1]["seed"] == 43
+    # reused when finished; a run that cannot train is refused before any run is written
+    assert train_ensembles(runs, resume=True, quiet=True, plots=False, executor=executor)[0] == together[0]
+    assert executor.batches[-1] == []
+    bad = Ensemble(tiny_config("members=1", "train.class_boost=1,2"), splits["train"], splits["val"], tmp_path / "d")
+    with pytest.raises(ParameterError, match="class_boost"):
+        train_ensembles([Ensemble(one, splits["train"], splits["val"], tmp_path / "c"), bad], quiet=True, plots=False)
+    assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists()
 
 
 def test_same_seed_gives_identical_history(tmp_path, splits):

@@ -1,4 +1,5 @@
-"""Training: one member (``train_single_model``) and a seed ensemble (``train_ensemble``).
+"""Training: one member (``train_single_model``) and a seed ensemble (``train_ensemble``; several runs' members
+as one batch of jobs: ``train_ensembles``).
 
 A member ``ensemble_model_{i}`` is trained with seed ``seed_base + i`` and writes
 ``RUN_DIR/members/ensemble_model_{i}/``:
@@ -33,6 +34,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -378,7 +380,19 @@ def _train_member(config: RunConfig, train, val, seed: int, out_dir, kwargs: dic
     return train_single_model(config, train, val, seed, out_dir, **kwargs)
 
 
-@timed("training")
+@dataclass(frozen=True)
+class Ensemble:
+    """One run for :func:`train_ensembles`: its config, files, folder, the run it fine-tunes from (``init_from``)
+    and the test file it is evaluated on (see :func:`train_ensemble`)."""
+
+    config: RunConfig
+    train_data: FeatureFile
+    val_data: FeatureFile
+    run_dir: Path
+    init_from: Path | None = None
+    test_file: Path | None = None
+
+
 def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: FeatureFile, run_dir, *,
                    num_models: int | None = None, resume: bool = False, plots: bool = True,
                    plots_per_epoch: bool = False, quiet: bool = False, init_from=None, test_file=None,
@@ -405,36 +419,60 @@ def train_ensemble(config: RunConfig, train_data: FeatureFile, val_data: Feature
     """
     if num_models is not None:
         config = dataclasses.replace(config, members=num_models)
-    config.validate()
+    run = Ensemble(config, train_data, val_data, Path(run_dir), init_from, test_file)
+    return train_ensembles([run], resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet,
+                           device=device, checkpoint_every=checkpoint_every, executor=executor)[0]
+
+
+@timed("training")
+def train_ensembles(runs: Sequence[Ensemble], *, resume: bool = False, plots: bool = True,
+                    plots_per_epoch: bool = False, quiet: bool = False, device: str | torch.device = "auto",
+                    checkpoint_every: int = 1, executor=None) -> list[list[dict]]:
+    """:func:`train_ensemble` for several runs at once: every run is checked before any is written, then the members
+    still to train, of all runs, go to ``executor`` as one batch of jobs, in the order of ``runs`` (put the runs whose
+    members take longest first, so that side by side no slot idles at the end). Returns each run's summaries."""
     executor = executor if executor is not None else LocalExecutor()
     if executor.shares_memory:  # on a cluster each job resolves the device where it runs
         device = resolve_device(device, "device")
-    run_dir = Path(run_dir)
-    inits = _init_checkpoints(init_from, config.members)
-    data = fingerprint({"train": train_data.path, "val": val_data.path, **inits, "test": _test_file(test_file, val_data)})
-    if (run_dir / CONFIG_FILE).exists():
-        _check_resumable(run_dir, config, data, resume)
-    check_inputs(config, train_data, val_data)
-    fresh, had_dir = not (run_dir / CONFIG_FILE).exists(), run_dir.exists()
-    write_json(run_dir / CONFIG_FILE, config.to_dict())
-    write_json(run_dir / DATA_FILE, data)
-    finished = {i: read_summary(member_dir(run_dir, i)) for i in range(config.members)
-                if resume and (member_dir(run_dir, i) / SUMMARY_FILE).exists()}
     kwargs = dict(resume=resume, plots=plots, plots_per_epoch=plots_per_epoch, quiet=quiet, device=device,
                   checkpoint_every=checkpoint_every)
-    files = (train_data, val_data) if executor.shares_memory else (train_data.path, val_data.path)
-    todo = [i for i in range(config.members) if i not in finished]
-    jobs = [(config, *files, config.seed_base + i, member_dir(run_dir, i), {**kwargs, "init_checkpoint": inits.get(f"init_{i}")})
-            for i in todo]
+    records = []
+    for run in runs:
+        run.config.validate()
+        inits = _init_checkpoints(run.init_from, run.config.members)
+        data = fingerprint({"train": run.train_data.path, "val": run.val_data.path, **inits,
+                            "test": _test_file(run.test_file, run.val_data)})
+        if (Path(run.run_dir) / CONFIG_FILE).exists():
+            _check_resumable(Path(run.run_dir), run.config, data, resume)
+        check_inputs(run.config, run.train_data, run.val_data)
+        records.append((data, inits))
+    jobs, finished, created = [], [], []
+    for run, (data, inits) in zip(runs, records):
+        config, run_dir = run.config, Path(run.run_dir)
+        created.append((run_dir, not (run_dir / CONFIG_FILE).exists(), run_dir.exists()))
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
+        write_json(run_dir / DATA_FILE, data)
+        done = {i: read_summary(member_dir(run_dir, i)) for i in range(config.members)
+                if resume and (member_dir(run_dir, i) / SUMMARY_FILE).exists()}
+        finished.append(done)
+        files = (run.train_data, run.val_data) if executor.shares_memory else (run.train_data.path, run.val_data.path)
+        jobs += [((len(finished) - 1, i), (config, *files, config.seed_base + i, member_dir(run_dir, i),
+                                           {**kwargs, "init_checkpoint": inits.get(f"init_{i}")}))
+                 for i in range(config.members) if i not in done]
     try:
-        finished.update(zip(todo, executor.map(_train_member, jobs)))
+        for (r, i), summary in zip([key for key, _ in jobs], executor.map(_train_member, [job for _, job in jobs])):
+            finished[r][i] = summary
     except Exception:
-        if fresh:
-            _forget_unstarted_run(run_dir, remove_dir=not had_dir)
+        for run_dir, fresh, had_dir in created:
+            if fresh:
+                _forget_unstarted_run(run_dir, remove_dir=not had_dir)
         raise
-    summaries = [finished[i] for i in range(config.members)]
-    write_json(run_dir / "members_summary.json", summaries)
-    return summaries
+    out = []
+    for run, done in zip(runs, finished):
+        summaries = [done[i] for i in range(run.config.members)]
+        write_json(Path(run.run_dir) / "members_summary.json", summaries)
+        out.append(summaries)
+    return out
 
 
 def _init_checkpoints(init_from, members: int) -> dict[str, Path]:

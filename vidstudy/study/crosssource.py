@@ -33,7 +33,7 @@ from ..fingerprint import difference, fingerprint, input_key
 from ..metrics import macro_f1
 from ..predictions import build_predictions, is_current, load_predictions
 from ..probe import PROBES, run_probe
-from ..train import train_ensemble
+from ..train import Ensemble, train_ensembles
 
 IN_SOURCE_FRACTION = 0.15  # of each kept source's clips, for the in-source test (and as much again for val)
 SYSTEMS = ("model", *PROBES)  # the fold's trained model, then the probes
@@ -105,19 +105,20 @@ def _write_split(pool: dict, rows: np.ndarray, path: Path, key: dict) -> Feature
     return FeatureFile(path)
 
 
-def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: int = 0, device: str = "auto",
-             executor=None) -> dict:
-    """Train (or reuse) one fold's model in ``folder/run``, fit the probes, and predict the fold's test clips.
+def fold_files(pool: dict, held_out: list[str], folder, seed: int = 0) -> dict[str, FeatureFile]:
+    """The split files of the fold that holds ``held_out`` out, in ``folder/data`` (each written only when it records
+    other inputs)."""
+    idx = fold_indices(pool, held_out, seed)
+    return {split: _write_split(pool, rows, Path(folder) / "data" / feature_file_name(split), pool["key"])
+            for split, rows in idx.items()}
+
+
+def score_fold(held_out: list[str], folder, files: dict[str, FeatureFile], device: str = "auto") -> dict:
+    """Predict the test clips of a fold whose model ``folder/run`` is trained, and fit and score the probes.
 
     Returns ``{"held_out", "labels", "sources", "held" (bool per test clip), "model", "mean", "temporal"}``, the
     last three the test predictions."""
-    folder = Path(folder)
-    idx = fold_indices(pool, held_out, seed)
-    files = {split: _write_split(pool, rows, folder / "data" / feature_file_name(split), pool["key"])
-             for split, rows in idx.items()}
-    run = folder / "run"
-    train_ensemble(dataclasses.replace(config, members=1), files["train"], files["val"], run, resume=True, plots=False,
-                   quiet=True, device=device, executor=executor)
+    run = Path(folder) / "run"
     if not is_current(run, "test", ["original"]):
         build_predictions(run, views=["original"], splits=("test",), device=device)
     test = load_predictions(run, "test")
@@ -129,11 +130,17 @@ def run_fold(pool: dict, held_out: list[str], folder, config: RunConfig, seed: i
 
 
 def run_folds(data_dir, out_dir, config: RunConfig, seed: int = 0, device: str = "auto", executor=None) -> list[dict]:
-    """Every fold of ``data_dir`` under ``out_dir/fold_K`` (see :func:`run_fold`; ``executor``, from
-    :mod:`vidstudy.executor`, runs each fold's model)."""
+    """Every fold of ``data_dir`` under ``out_dir/fold_K``: its files (:func:`fold_files`), its one-member model of
+    ``config`` in ``fold_K/run`` (trained or reused; the folds' members go to ``executor``, from
+    :mod:`vidstudy.executor`, as one batch), then its scores (:func:`score_fold`)."""
     pool = pooled(data_dir)
-    return [run_fold(pool, held, Path(out_dir) / f"fold_{k}", config, seed, device, executor)
-            for k, held in enumerate(folds(pool["sources"], pool["labels"]))]
+    held = folds(pool["sources"], pool["labels"])
+    folders = [Path(out_dir) / f"fold_{k}" for k in range(len(held))]
+    files = [fold_files(pool, h, folder, seed) for h, folder in zip(held, folders)]
+    one = dataclasses.replace(config, members=1)
+    train_ensembles([Ensemble(one, f["train"], f["val"], folder / "run") for f, folder in zip(files, folders)],
+                    resume=True, plots=False, quiet=True, device=device, executor=executor)
+    return [score_fold(h, folder, f, device) for h, folder, f in zip(held, folders, files)]
 
 
 def clip_table(results: list[dict], system: str) -> dict[str, np.ndarray]:

@@ -40,7 +40,7 @@ from ..predictions import build_predictions, is_current, load_predictions
 from ..profiling import timed
 from ..runs import member_dir, read_config, read_summary
 from ..sampling import stratified_split
-from ..train import train_ensemble
+from ..train import Ensemble, train_ensembles
 
 ORIGINAL = ["model.masked=false", "train.schedule=warm_restarts", "train.balance=both", "train.monitor=val_acc",
             "train.lr=1e-3", "train.weight_decay=5e-4", "train.batch_size=48"]
@@ -123,36 +123,30 @@ def training_subset(train: FeatureFile, out_dir: Path, size: int, seed: int = 0)
     return FeatureFile(path)
 
 
-def _train_and_store(run: Path, cfg: RunConfig, train: FeatureFile, val: FeatureFile, store: bool = True,
-                     device: str = "auto", executor=None) -> Path:
-    train_ensemble(cfg, train, val, run, resume=True, plots=False, quiet=True, device=device, executor=executor)
-    if store and not is_current(run, "test", ["original"]):
-        build_predictions(run, views=["original"], splits=("test",), device=device)
-    return run
+def run_study(study_dir, files: dict[str, FeatureFile], size: "StudySize", seed_base: int = 42, device: str = "auto",
+              executor=None, recipes=tuple(RECIPES)) -> tuple[dict[str, Path], Path]:
+    """Train (or reuse) every recipe at ``size`` on its training subset and the collapse attempt on its own, then store
+    each recipe's test predictions (original view; the test file is the one beside ``files["val"]``). Returns
+    ``({recipe: run folder}, the collapse attempt's run folder)``.
 
-
-def run_recipes(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, seed_base: int = 42,
-                recipes=tuple(RECIPES), scale: str = "study", device: str = "auto", executor=None) -> dict[str, Path]:
-    """Train every recipe at ``scale`` on ``device`` (reusing finished runs) and store its test predictions
-    (original view).
-
-    The test file is the one beside ``val``.
+    All their members go to ``executor`` as one batch, the collapse attempt's (the longest) first, so that side by
+    side no slot idles while another finishes a run. The collapse attempt's question is answered on validation
+    (collapse is judged there), so it stores no test predictions.
     """
-    return {name: _train_and_store(Path(study_dir) / name.replace(" ", "_").replace("+", "plus"),
-                                   recipe_config(name, seeds, epochs, seed_base, scale), train, val, device=device,
-                                   executor=executor)
-            for name in recipes}
-
-
-def run_collapse_attempt(study_dir, train: FeatureFile, val: FeatureFile, seeds: int, epochs: int, videos: int,
-                         seed_base: int = 42, device: str = "auto", executor=None) -> Path:
-    """Train (or reuse) the collapse attempt on a ``videos``-video subset of ``train``; returns its run folder.
-
-    Its question is answered on validation (collapse is judged there), so no test predictions are made."""
-    out = Path(study_dir) / "collapse_attempt"
-    subset = training_subset(train, Path(study_dir) / "collapse_attempt_subset", videos)
-    return _train_and_store(out, collapse_attempt_config(seeds, epochs, seed_base), subset, val, store=False, device=device,
-                            executor=executor)
+    study_dir, val = Path(study_dir), files["val"]
+    train = training_subset(files["train"], study_dir, size.train_videos)
+    runs = {name: study_dir / name.replace(" ", "_").replace("+", "plus") for name in recipes}
+    attempt = study_dir / "collapse_attempt"
+    subset = training_subset(files["train"], study_dir / "collapse_attempt_subset", size.attempt_videos)
+    train_ensembles([Ensemble(collapse_attempt_config(size.attempt_seeds, size.attempt_epochs, seed_base), subset, val,
+                              attempt)]
+                    + [Ensemble(recipe_config(name, size.seeds, size.epochs, seed_base, size.scale), train, val, run)
+                       for name, run in runs.items()],
+                    resume=True, plots=False, quiet=True, device=device, executor=executor)
+    for run in runs.values():
+        if not is_current(run, "test", ["original"]):
+            build_predictions(run, views=["original"], splits=("test",), device=device)
+    return runs, attempt
 
 
 @dataclass(frozen=True)
