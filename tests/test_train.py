@@ -13,9 +13,9 @@ from vidstudy.checkpoint import load_model
 from vidstudy.cli import main
 from vidstudy.config import apply_overrides, preset
 from vidstudy.errors import ParameterError, VidstudyError
+from vidstudy.executor import LocalExecutor
 from vidstudy.features import FeatureFile, feature_file_name, load_splits, write_feature_file
 from vidstudy.metrics import detect_collapse
-from vidstudy.executor import LocalExecutor
 from vidstudy.train import Ensemble, lr_at_epoch, train_ensemble, train_ensembles, train_single_model
 
 TINY = ["model.hidden_dim=8", "model.num_heads=2", "model.head_dims=8", "train.batch_size=32", "train.epochs=3"]
@@ -93,7 +93,8 @@ def test_several_runs_train_as_one_batch_of_jobs_and_match_training_each_alone(t
     assert executor.batches == [[42, 43, 7]]  # one batch, in the order of the runs
     alone = train_ensemble(two, splits["train"], splits["val"], tmp_path / "alone", quiet=True, plots=False)
     assert [s["seed"] for s in together[0]] == [42, 43] and together[1][0]["best_metrics"] == alone[0]["best_metrics"]
-    assert _history(tmp_path / "b" / "members" / "ensemble_model_0") == _history(tmp_path / "alone" / "members" / "ensemble_model_0")
+    member = ("members", "ensemble_model_0")
+    assert _history(tmp_path.joinpath("b", *member)) == _history(tmp_path.joinpath("alone", *member))
     assert json.loads((tmp_path / "a" / "members_summary.json").read_text())[1]["seed"] == 43
     # reused when finished; a run that cannot train is refused before any run is written
     assert train_ensembles(runs, resume=True, quiet=True, plots=False, executor=executor)[0] == together[0]

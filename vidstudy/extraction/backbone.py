@@ -141,6 +141,7 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled 1280-d penultimate layer ``[B, 1280]`` of normalised images ``[B, 3, H, W]``."""
         x = F.relu6(self._bn0(self._conv_stem(x)))
         for block in self._blocks:
             x = block(x)
@@ -148,6 +149,7 @@ class EfficientNetLite0(nn.Module):
         return x.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The 1000 ImageNet logits ``[B, 1000]``."""
         return self._fc(self.features(x))
 
 
