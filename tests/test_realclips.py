@@ -60,6 +60,14 @@ def test_a_bad_frame_count_is_refused_before_anything_is_rendered(tmp_path, fram
     assert not (tmp_path / "rc").exists()
 
 
+@pytest.mark.parametrize("workers", ["-1", "999"])
+def test_a_bad_worker_count_is_one_line_before_anything_is_rendered(tmp_path, capsys, workers):
+    assert main(["realclips", str(tmp_path / "rc"), "--scale", "0.05", "--workers", workers, "--quiet"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "workers (--workers) must lie in [0, " in err[0], err
+    assert not (tmp_path / "rc").exists()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = [tmp_path_factory.mktemp(f"rc{k}") for k in range(2)]

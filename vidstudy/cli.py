@@ -251,19 +251,21 @@ def _realclips_args(rc) -> None:
     rc.add_argument("--seed", type=int, default=0, help="clip seeds and the source-disjoint split (default 0)")
     rc.add_argument("--frames", type=int, default=12, help="frames per clip through the CNN (default 12)")
     rc.add_argument("--scale", type=float, default=1.0, help="fraction of each source's clips (default 1: 406 clips)")
-    rc.add_argument("--workers", type=int, default=0, help="processes rendering clips side by side (default 0: "
-                                                            "here; the same files either way)")
+    rc.add_argument("--workers", type=int, default=None, help="processes rendering clips side by side (default: one "
+                                                               "per CPU; 0 renders here; the same files either way)")
     rc.add_argument("--quiet", action="store_true", help="no progress bars")
     _device_option(rc, "the CNN")
 
 
 def _cmd_realclips(args) -> None:
+    from .executor import max_workers
     from .extraction import realclips
 
     settings = realclips.Settings(seed=args.seed, scale=args.scale)
     t0 = time.perf_counter()
     report = realclips.build(args.out_dir, settings, frames=args.frames, device=str(_device(args)),
-                             progress=not args.quiet, workers=args.workers)
+                             progress=not args.quiet,
+                             workers=max_workers() if args.workers is None else args.workers)
     for split, r in report["splits"].items():
         print(f"{split}: {r['videos_written']} clips -> {r['file']}")
     print(f"built in {time.perf_counter() - t0:.1f} s; clips and sources.json in {args.out_dir / 'videos'}")
