@@ -522,54 +522,94 @@ def _temperature(logits, labels):
     return float(np.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded", options={"xatol": 1e-4}).x))
 
 
-def _claims(run: Path, data: Path) -> list[str]:
-    """The verdicts of the six claims, each measured from the stores and the data files."""
+def _source_draws(y, src, n_boot: int = N_BOOT, rng=None, per_class: int | None = None) -> list[np.ndarray]:
+    """Rows of each source-bootstrap draw: per class (in label order), ``per_class`` of its sources (sorted, default
+    all) drawn with replacement, each bringing all its rows."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    classes = sorted(set(y.tolist()))
+    names = [sorted(set(src[y == k].tolist())) for k in classes]
+    picks = [rng.integers(0, len(n), size=(n_boot, per_class or len(n))) for n in names]
+    rows = [[np.flatnonzero((src == s) & (y == k)) for s in n] for k, n in zip(classes, names)]
+    return [np.concatenate([rows[i][j] for i in range(len(classes)) for j in picks[i][b]]) for b in range(n_boot)]
+
+
+def _draw_rows(y, src, n: int):
+    return [rows for rows in _draws(n)] if src is None else _source_draws(y, src)
+
+
+def _claim_part(run: Path, train: dict, test: dict, rows=None) -> dict:
+    """One evaluated run's share of the claims' test set: its test rows ``rows`` (default all)."""
     from vidstudy.tta import BASE_VIEWS
 
     t, v, r = _store(run, "test"), _store(run, "val"), _json(run / "results.json")
-    y, c, a = t["labels"], len(t["names"]), t["names"].index("Animation")
-    train, test = _h5(data / "train_features_multiscale.h5"), _h5(data / "test_features_multiscale.h5")
-    soft = t["original"].mean(0).argmax(1)
-    tta = t["probs"][:, [t["views"].index(x) for x in BASE_VIEWS]].mean((0, 1)).argmax(1)
-    stacking = np.array(r["methods"]["stacking"]["test_predictions"])
-
-    def gap(rows):
-        f1 = _f1(y[rows], soft[rows], c)
-        return f1[a] - np.delete(f1, a).min()
-
+    rows = np.arange(len(t["labels"])) if rows is None else rows
     o = t["views"].index(STORE_VIEW)
     temps = [_temperature(v["logits"][m, o].astype(np.float64), v["labels"]) for m in range(len(t["original"]))]
+    after = []
+    for m, temp in enumerate(temps):
+        z = t["logits"][m, o].astype(np.float64) / temp
+        e = np.exp(z - z.max(1, keepdims=True))
+        after.append(e / e.sum(1, keepdims=True))
+    return {"names": t["names"], "y": t["labels"][rows], "soft": t["original"].mean(0).argmax(1)[rows],
+            "tta": t["probs"][:, [t["views"].index(x) for x in BASE_VIEWS]].mean((0, 1)).argmax(1)[rows],
+            "stacking": np.array(r["methods"]["stacking"]["test_predictions"])[rows],
+            "mean": _probe_pred(train, test, "mean")[rows], "temporal": _probe_pred(train, test, "temporal")[rows],
+            "before": t["original"][:, rows], "after": np.stack(after)[:, rows],
+            "src": None if test["sources"] is None else np.array(test["sources"])[rows]}
+
+
+def _claim_statistics(parts: list[dict]) -> dict:
+    cat = {k: np.concatenate([p[k] for p in parts], axis=1 if k in ("before", "after") else 0)
+           for k in ("y", "soft", "tta", "stacking", "mean", "temporal", "before", "after")}
+    y, c = cat["y"], len(parts[0]["names"])
+    a = parts[0]["names"].index("Animation")
+    src = None if parts[0]["src"] is None else np.concatenate([p["src"] for p in parts])
+
+    def gap(rows):
+        f1 = _f1(y[rows], cat["soft"][rows], c)
+        return f1[a] - np.delete(f1, a).min()
 
     def ece_drop(rows):
-        drops = []
-        for m, temp in enumerate(temps):
-            z = t["logits"][m, o].astype(np.float64) / temp
-            after = np.exp(z - z.max(1, keepdims=True))
-            after /= after.sum(1, keepdims=True)
-            drops.append(_ece(t["original"][m][rows], y[rows]) - _ece(after[rows], y[rows]))
-        return 100 * np.mean(drops)
+        return 100 * np.mean([_ece(b[rows], y[rows]) - _ece(f[rows], y[rows]) for b, f in zip(cat["before"], cat["after"])])
 
-    def paired(a_pred, b_pred):
-        p = _paired(y, a_pred, b_pred, c)
-        return p["ci"][0], p["p"]
+    def diff(p, q):
+        return lambda rows: _f1(y[rows], q[rows], c).mean() - _f1(y[rows], p[rows], c).mean()
 
-    def statistic(f):
-        p = _statistic(f, len(y))
-        return p["ci"][0], p["p"]
+    return {"y": y, "src": src, "c": c, "pairs": [(cat["mean"], cat["soft"]), (cat["temporal"], cat["soft"]),
+                                                  (cat["soft"], cat["tta"]), (cat["soft"], cat["stacking"])],
+            "stats": [gap, diff(cat["mean"], cat["soft"]), diff(cat["temporal"], cat["soft"]),
+                      diff(cat["soft"], cat["tta"]), diff(cat["soft"], cat["stacking"]), ece_drop],
+            "directions": [-1, 1, 1, 1, 1, 1]}
 
-    rows = [(*statistic(gap), -1),
-            (*paired(_probe_pred(train, test, "mean"), soft), 1), (*paired(_probe_pred(train, test, "temporal"), soft), 1),
-            (*paired(soft, tta), 1), (*paired(soft, stacking), 1), (*statistic(ece_drop), 1)]
+
+def _verdicts(s: dict) -> list[str]:
+    """The verdicts of the six claims on one test set: clip resamples for simulated videos, source resamples when
+    the test set records sources."""
+    y, src, c = s["y"], s["src"], s["c"]
+    rows = []
+    for k, (f, direction) in enumerate(zip(s["stats"], s["directions"])):
+        if 1 <= k <= 4 and src is None:  # the paired macro-F1 claims, over resampled videos
+            p = _paired(y, *s["pairs"][k - 1], c)
+            rows.append((p["ci"][0], p["p"], direction))
+            continue
+        draws = np.array([f(r) for r in _draw_rows(y, src, len(y))])
+        rows.append((f(np.arange(len(y))), _p_value(draws), direction))
     adjusted = _holm([p for _, p, _ in rows])
-    return ["not resolved" if q >= 0.05 or d == 0 else "holds" if np.sign(d) == s else "contradicted"
-            for (d, _, s), q in zip(rows, adjusted)]
+    return ["not resolved" if q >= 0.05 or d == 0 else "holds" if np.sign(d) == sg else "contradicted"
+            for (d, _, sg), q in zip(rows, adjusted)]
+
+
+def _claims(run: Path, data: Path) -> list[str]:
+    """The verdicts of the six claims on a run's test split, each measured from the stores and the data files."""
+    train, test = _h5(data / "train_features_multiscale.h5"), _h5(data / "test_features_multiscale.h5")
+    return _verdicts(_claim_statistics([_claim_part(run, train, test)]))
 
 
 def _macro(y, p, c):
     return 100 * f1_score(y, p, labels=list(range(c)), average="macro", zero_division=0)
 
 
-def _folds(loso: Path, c: int) -> list[dict]:
+def _folds(loso: Path) -> list[dict]:
     out = []
     for k in range(len(list(loso.glob("fold_*")))):
         fold = loso / f"fold_{k}"
@@ -577,30 +617,27 @@ def _folds(loso: Path, c: int) -> list[dict]:
         seen = set(d["train"]["sources"]) | set(d["val"]["sources"])
         test = d["test"]
         out.append({"y": test["y"], "sources": np.array(test["sources"]), "held": ~np.isin(test["sources"], list(seen)),
-                    "model": _store(fold / "run", "test")["original"][0].argmax(1),
-                    "mean": _probe_pred(d["train"], test, "mean")})
+                    "model": _store(fold / "run", "test")["original"].mean(0).argmax(1),
+                    "mean": _probe_pred(d["train"], test, "mean"), "temporal": _probe_pred(d["train"], test, "temporal"),
+                    "run": fold / "run", "train": d["train"], "test": test})
     return out
 
 
-def _source_ci(folds: list[dict], system: str, c: int, n_boot: int = 1000):
+def _source_ci(folds: list[dict], system: str, c: int):
     y = np.concatenate([f["y"] for f in folds])
     p = np.concatenate([f[system] for f in folds])
     src = np.concatenate([f["sources"] for f in folds])
     held = np.concatenate([f["held"] for f in folds])
-    by_class = [sorted(set(src[y == k])) for k in range(c)]
 
-    def score(chosen):
-        h = np.concatenate([np.flatnonzero((src == s) & held) for s in chosen])
-        i = np.concatenate([np.flatnonzero((src == s) & ~held) for s in chosen])
+    def score(rows):
+        h, i = rows[held[rows]], rows[~held[rows]]
         return _macro(y[h], p[h], c), _macro(y[i], p[i], c)
 
-    rng = np.random.default_rng(0)
-    point = score([s for v in by_class for s in v])
-    draws = np.array([score([s for v in by_class for s in rng.choice(v, size=len(v))]) for _ in range(n_boot)])
+    point = score(np.arange(len(y)))
+    draws = np.array([score(rows) for rows in _source_draws(y, src)])
     ci = lambda pt, d: (pt, *np.percentile(d, [2.5, 97.5]))  # noqa: E731
     return {"held": ci(point[0], draws[:, 0]), "in": ci(point[1], draws[:, 1]),
-            "gap": ci(point[1] - point[0], draws[:, 1] - draws[:, 0]), "y": y, "p": p, "src": src, "isheld": held,
-            "by_class": by_class}
+            "gap": ci(point[1] - point[0], draws[:, 1] - draws[:, 0]), "y": y, "p": p, "src": src, "isheld": held}
 
 
 def _stats(train: dict, test: dict) -> dict:
@@ -619,11 +656,34 @@ def _stats(train: dict, test: dict) -> dict:
             "autocorrelation": np.mean(acs), "separability": _macro(test["y"], _probe_pred(train, test, "mean"), 4)}
 
 
+CLAIM_NAMES = ["Animation is the hardest class", "The temporal model beats the mean-feature probe",
+               "The temporal model beats the temporal probe", "The original's TTA helps", "Stacking helps",
+               "Members need recalibrating"]
+
+
+def _power(s: dict, sizes, n_boot: int = 500, level: float = 1 - 0.05 / 6) -> list:
+    """Per claim, the smallest number of sources per class whose CI half-width is under the measured difference."""
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    out = []
+    for f in s["stats"]:
+        point = f(np.arange(len(s["y"])))
+        needed = None
+        for m in sizes:
+            rows = _source_draws(s["y"], s["src"], n_boot, np.random.default_rng([0, m]), m)
+            lo, hi = np.percentile([f(r) for r in rows], q)
+            if (hi - lo) / 2 < abs(point):
+                needed = m
+                break
+        out.append(needed)
+    return out
+
+
 def _chapter_9(b):
     from vidstudy.extraction.extract import REPORT_NAME
+    from vidstudy.extraction.sources import SOURCES
     from vidstudy.simulate import shape_config, simulate_split
     from vidstudy.study.claims import ALPHA
-    from vidstudy.study.crosssource import IN_SOURCE_FRACTION
+    from vidstudy.study.crosssource import IN_SOURCE_FRACTION, POWER_SOURCES, TARGET_HALF_WIDTH
     from vidstudy.study.simcompare import CALIBRATION_SIZES, KNOBS
 
     runs = b["root"] / "runs" / "book-smoke"
@@ -631,44 +691,72 @@ def _chapter_9(b):
     run = main_run(runs, "realclips")
     split = {s: _h5(real / f"{s}_features_multiscale.h5") for s in ("train", "val", "test")}
     stamp = _json(real / "videos" / ".realclips.json")["inputs"]["values"]["settings"]
-    sources = _json(real / "videos" / "sources.json")
-    out = {"rc_clips": len(list((real / "videos").rglob("*.mp4"))),
-           "rc_sources": len({s for per in sources.values() for s in per.values()}),
+    sources = _json(real / "videos" / "sources.json")  # {split: {Category/Sub/stem: source}}
+    category = {src: key.split("/")[0] for per in sources.values() for key, src in per.items()}
+    per_class = {k: sorted({s for s, c in category.items() if c == k}) for k in sorted(set(category.values()))}
+    real_asset = {s.name: s.package != "vidstudy" for s in SOURCES}
+    test_per_class = {k: len({s for key, s in sources["test"].items() if key.startswith(k + "/")}) for k in per_class}
+    assert len(set(test_per_class.values())) == 1
+    out = {"rc_clips": len(list((real / "videos").rglob("*.mp4"))), "rc_sources": len(category),
+           "rc_min_sources": min(map(len, per_class.values())),
+           "rc_real_sources": sum(real_asset[s] for s in category),
+           "rc_per_class": ", ".join(f"{k} {len(v)} ({sum(real_asset[s] for s in v)} real)" for k, v in per_class.items()),
+           "rc_animation_real": sum(real_asset[s] for s in per_class["Animation"]),
+           "rc_animation_sources": len(per_class["Animation"]), "rc_test_sources": test_per_class["Animation"],
            "rc_frames": _json(real / REPORT_NAME)["settings"]["sampling"]["num_frames"],
            "rc_min_seconds": stamp["min_seconds"], "rc_max_seconds": stamp["max_seconds"],
            **{f"rc_{s}": len(d["y"]) for s, d in split.items()}}
     t = _store(run, "test")
     y, c = t["labels"], len(t["names"])
+    test_src = np.array(split["test"]["sources"])
     soft = t["original"].mean(0).argmax(1)
     f1 = _f1(y, soft, c)
     hardest = int(np.argsort(f1, kind="stable")[0])
-    ci = _macro_ci(y, soft, c)
+    ci = _percentile_ci(f1.mean(), [_f1(y[r], soft[r], c).mean() for r in _source_draws(y, test_src)])
     out.update({"real_members": len(_members(run)), "real_soft_f1": f1.mean(), "real_soft_f1_lo": ci[1],
                 "real_soft_f1_hi": ci[2], "real_hardest": t["names"][hardest], "real_hardest_f1": f1[hardest],
                 **{f"real_{k}_probe_f1": _macro(y, _probe_pred(split["train"], split["test"], k), c)
                    for k in ("mean", "temporal")}})
-    sim_verdicts, real_verdicts = _claims(b["run"], b["data"]), _claims(run, real)
-    names = ["Animation is the hardest class", "The temporal model beats the mean-feature probe",
-             "The temporal model beats the temporal probe", "The original's TTA helps", "Stacking helps",
-             "Members need recalibrating"]
-    differ = [f"{n.lower()} ({s} simulated, {r} real)" for n, s, r in zip(names, sim_verdicts, real_verdicts) if s != r]
-    out.update({"claims_same": sum(s == r for s, r in zip(sim_verdicts, real_verdicts)), "claims_n": 6,
+    folds = _folds(runs / f"{run.name}-by-source")
+    model = _source_ci(folds, "model", c)
+    half = (model["held"][2] - model["held"][1]) / 2
+    hy, hp, hs = model["y"][model["isheld"]], model["p"][model["isheld"]], model["src"][model["isheld"]]
+    enough = None
+    for m in POWER_SOURCES:
+        lo, hi = np.percentile([_macro(hy[r], hp[r], c) for r in
+                                _source_draws(hy, hs, 500, np.random.default_rng([0, m]), m)], [2.5, 97.5])
+        if (hi - lo) / 2 <= TARGET_HALF_WIDTH:
+            enough = m
+            break
+    out.update({"loso_folds": len(folds), "in_source_pct": 100 * IN_SOURCE_FRACTION,
+                **{f"loso_{k}_{part}": model[k][i] for k in ("held", "in", "gap") for i, part in enumerate(("f1", "lo", "hi"))},
+                "loso_half_width": half, "loso_target": TARGET_HALF_WIDTH,
+                "loso_target_sources": str(enough) if enough else f"more than {POWER_SOURCES[-1]}",
+                **{f"loso_{k}_probe_held": _source_ci(folds, k, c)["held"][0] for k in ("mean", "temporal")}})
+    missed = []
+    for k in range(c):
+        for s in sorted(set(hs[hy == k].tolist())):
+            p = hp[hs == s]
+            if np.mean(p == k) < 0.5:
+                wrong = p[p != k]
+                missed.append(f"{s} (as {t['names'][int(np.bincount(wrong).argmax())]})")
+    out.update({"loso_missed": len(missed), "loso_missed_list": "; ".join(missed) or "none"})
+    held_parts = [_claim_part(f["run"], f["train"], f["test"], np.flatnonzero(f["held"])) for f in folds]
+    held_stats = _claim_statistics(held_parts)
+    sim_verdicts, test_verdicts = _claims(b["run"], b["data"]), _claims(run, real)
+    held_verdicts = _verdicts(held_stats)
+    differ = [f"{n.lower()} ({s} simulated, {r} on held-out sources)"
+              for n, s, r in zip(CLAIM_NAMES, sim_verdicts, held_verdicts) if s != r]
+    needed = _power(held_stats, POWER_SOURCES)
+    out.update({"claims_same": sum(s == r for s, r in zip(sim_verdicts, held_verdicts)), "claims_n": 6,
                 "claims_alpha": ALPHA, "claims_differ": "; ".join(differ) or "none",
-                "sim_test_n": len(_h5(b["data"] / "test_features_multiscale.h5")["y"])})
-    folds = _folds(runs / f"{run.name}-by-source", c)
-    model, probe = _source_ci(folds, "model", c), _source_ci(folds, "mean", c)
-    out.update({"loso_folds": len(folds), "in_source_pct": 100 * IN_SOURCE_FRACTION, "loso_mean_probe_gap": probe["gap"][0],
-                **{f"loso_{k}_{part}": model[k][i] for k in ("held", "in", "gap")
-                   for i, part in enumerate(("f1", "lo", "hi"))}})
-    worst = None
-    for k, group in enumerate(model["by_class"]):  # each source's held-out recall; the first lowest
-        for s in group:
-            m = (model["src"] == s) & model["isheld"]
-            recall = 100 * np.mean(model["p"][m] == k)
-            if worst is None or recall < worst[1]:
-                wrong = model["p"][m][model["p"][m] != k]
-                worst = (str(s), recall, t["names"][int(np.bincount(wrong).argmax())] if wrong.size else "no other class")
-    out.update({"loso_worst_source": worst[0], "loso_worst_recall": worst[1], "loso_worst_as": worst[2]})
+                "claims_unresolved_test": test_verdicts.count("not resolved"),
+                "claims_unresolved_held": held_verdicts.count("not resolved"),
+                "sim_test_n": len(_h5(b["data"] / "test_features_multiscale.h5")["y"]),
+                "power_level": 100 * (1 - ALPHA / 6), "power_max": POWER_SOURCES[-1],
+                "power_summary": "; ".join(f"{n.lower()}: {m or f'more than {POWER_SOURCES[-1]}'}"
+                                           for n, v, m in zip(CLAIM_NAMES, held_verdicts, needed)
+                                           if v == "not resolved") or "none"})
     sim = {s: _h5(b["data"] / f"{s}_features_multiscale.h5") for s in ("train", "test")}
     stats = {"real": _stats(split["train"], split["test"]), "sim": _stats(sim["train"], sim["test"])}
     for key in stats:

@@ -1,14 +1,16 @@
 """Chapter 9's pieces: leaving sources out, the claims' verdicts, the simulator against real statistics."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
 from vidstudy.errors import VidstudyError
-from vidstudy.metrics import bootstrap_statistic
+from vidstudy.metrics import bootstrap_ci, bootstrap_statistic, macro_f1, paired_comparison, source_draws
 from vidstudy.study import claims, crosssource, simcompare
 
 
-def _pool(per_class=(4, 5, 6, 8), clips=7):
+def _pool(per_class=(5, 6, 7, 8), clips=7):
     sources, labels = [], []
     for c, n in enumerate(per_class):
         for s in range(n):
@@ -17,13 +19,19 @@ def _pool(per_class=(4, 5, 6, 8), clips=7):
     return {"sources": sources, "labels": np.array(labels)}
 
 
-def test_each_fold_holds_out_one_source_of_every_class_and_every_source_is_held_out():
-    pool = _pool()
+def test_the_folds_hold_out_every_source_exactly_once_and_every_class_in_each_fold():
+    pool = _pool(per_class=(5, 7, 11, 16))
     folds = crosssource.folds(pool["sources"], pool["labels"])
-    assert len(folds) == 8  # the class with the most sources
-    for held in folds:
-        assert sorted(int(s[1]) for s in held) == [0, 1, 2, 3]
-    assert {s for held in folds for s in held} == set(pool["sources"])
+    assert len(folds) == crosssource.FOLDS == 5
+    held = [s for fold in folds for s in fold]
+    assert sorted(held) == sorted(set(pool["sources"]))  # each source once
+    for fold in folds:
+        per_class = Counter(s.split(":")[0] for s in fold)
+        assert set(per_class) == {"c0", "c1", "c2", "c3"}
+        assert per_class["c0"] == 1 and per_class["c1"] in (1, 2) and per_class["c3"] in (3, 4)  # dealt in turn
+    assert 7 <= min(map(len, folds)) <= max(map(len, folds)) <= 8  # 39 sources: the classes carry on where the last stopped
+    assert crosssource.folds(pool["sources"], pool["labels"], seed=0) == folds  # fixed by the seed
+    assert crosssource.folds(pool["sources"], pool["labels"], seed=1) != folds
 
 
 def test_fold_rows_keep_held_out_sources_out_of_training_and_split_the_rest_by_source():
@@ -43,9 +51,10 @@ def test_fold_rows_keep_held_out_sources_out_of_training_and_split_the_rest_by_s
     assert not all(np.array_equal(idx[k], other[k]) for k in idx)
 
 
-def test_a_class_with_one_source_cannot_be_left_out():
-    with pytest.raises(VidstudyError, match="single source"):
-        crosssource.folds(["a", "b", "b"], np.array([0, 1, 1]))
+def test_a_class_with_fewer_sources_than_folds_is_refused():
+    pool = _pool(per_class=(4, 5, 6, 8))
+    with pytest.raises(VidstudyError, match="class 0 has 4 sources; 5 folds stratified by class need at least 5"):
+        crosssource.folds(pool["sources"], pool["labels"])
 
 
 def _fold_results(held_right: bool, kept_right: bool):
@@ -74,6 +83,64 @@ def test_source_bootstrap_measures_the_gap_between_seen_and_held_out_sources():
     rows = crosssource.per_source(_fold_results(held_right=False, kept_right=True), "model", ["A", "B"])
     assert [r["held-out recall (%)"] for r in rows] == [0.0] * 6
     assert [r["mistaken for"] for r in rows] == ["B"] * 3 + ["A"] * 3
+
+
+def test_source_draws_resample_whole_sources_within_each_class():
+    pool = _pool(per_class=(3, 4, 5, 6), clips=5)
+    labels, sources = pool["labels"], np.asarray(pool["sources"])
+    draws = source_draws(labels, sources, 50, np.random.default_rng(0))
+    for rows in draws:
+        drawn = Counter(sources[rows])
+        assert all(n % 5 == 0 for n in drawn.values())  # a drawn source brings all its clips, once per draw of it
+        for c, n in enumerate((3, 4, 5, 6)):
+            assert sum(v for s, v in drawn.items() if s.startswith(f"c{c}:")) == 5 * n  # as many draws as sources
+    assert len({tuple(r) for r in draws}) > 40  # with replacement, and differently each time
+    ten = source_draws(labels, sources, 5, np.random.default_rng(0), per_class=10)
+    assert all(len(r) == 4 * 10 * 5 for r in ten)
+
+
+def test_a_planted_bad_source_widens_the_source_interval_as_a_clip_interval_does_not():
+    """Twelve sources of 20 clips a class, all right but one source wrong whole: resampling clips sees 240 nearly
+    independent clips, resampling sources sees twelve, one of them bad."""
+    y = np.repeat(np.arange(2), 240)
+    sources = np.array([f"{c}:{k // 20}" for c, k in zip(y, np.tile(np.arange(240), 2))])
+    good = y.copy()
+    bad = np.where(sources == "0:0", 1, y)
+    clip, by_source = bootstrap_ci(y, bad, 2, 500, seed=0), bootstrap_ci(y, bad, 2, 500, seed=0, groups=sources)
+    assert clip["resampled"] == "videos" and by_source["resampled"] == "sources"
+    assert clip["macro_f1"][0] == by_source["macro_f1"][0]
+    width = lambda ci: ci["macro_f1"][2] - ci["macro_f1"][1]  # noqa: E731
+    assert width(by_source) > 2 * width(clip)
+    assert bootstrap_ci(y, good, 2, 100, groups=sources)["macro_f1"] == [100.0] * 3
+    pair_clip = paired_comparison(y, good, bad, 2, 500)["macro_f1_diff"]
+    pair_source = paired_comparison(y, good, bad, 2, 500, groups=sources)["macro_f1_diff"]
+    assert pair_source[2] - pair_source[1] > 2 * (pair_clip[2] - pair_clip[1])
+    assert pair_source[2] == 0.0  # a draw that leaves the bad source out changes nothing
+
+
+def test_the_power_analyses_shrink_with_sources_and_name_the_sources_needed():
+    pool = _pool(per_class=(8, 8), clips=6)
+    y, sources = pool["labels"], np.asarray(pool["sources"])
+    rng = np.random.default_rng(0)
+    right = {s: rng.random() < 0.75 for s in set(pool["sources"])}  # each source right whole or wrong whole
+    a = np.where([right[s] for s in sources], y, 1 - y)
+    fixed = sorted(s for s, r in right.items() if not r)[:3]
+    b = np.where(np.isin(sources, fixed), y, a)  # b also gets three of a's wrong sources right
+    c = 2
+
+    def diff(p, q):
+        return lambda rows: 100 * (macro_f1(y[rows], q[rows], c) - macro_f1(y[rows], p[rows], c))
+
+    inputs = {"y": y, "num_classes": c, "groups": sources, "pairs": {},
+              "statistics": {k.key: diff(a, b) if k.key == "tta_helps" else (lambda rows: 0.0) for k in claims.CLAIMS}}
+    rows = {r["key"]: r for r in claims.source_power(inputs, sizes=(3, 10, 30, 100), n_boot=200)}
+    tta = rows["tta_helps"]
+    assert tta["difference"] > 0 and tta["half_widths"] == sorted(tta["half_widths"], reverse=True)
+    assert tta["sources_needed"] == next(m for m, w in zip(tta["sizes"], tta["half_widths"]) if w < tta["difference"])
+    assert rows["stacking_helps"]["sources_needed"] is None  # no difference: no number of sources resolves it
+    folds = [{"labels": y, "sources": sources, "held": np.ones(len(y), bool), "model": a}]
+    widths = crosssource.held_out_power(folds, "model", c, sizes=(3, 10, 30, 100), n_boot=200)
+    assert widths == sorted(widths, reverse=True) and widths[-1] < widths[0] / 3
 
 
 def test_source_bootstrap_resamples_sources_not_clips():
@@ -112,8 +179,7 @@ def test_the_animation_gap_and_the_ece_reduction_on_planted_predictions():
     assert gap == pytest.approx(100 * (f1_anim - f1_flat))
     probs = np.full((1, 40, 4), 0.01)
     probs[0, np.arange(40), labels] = 0.97  # right and confident: a temperature changes little
-    logits = np.log(probs)
-    assert abs(claims._ece_reduction(probs, logits, [1.0], labels)(np.arange(40))) < 1e-9
+    assert abs(claims._ece_reduction(probs, probs, labels)(np.arange(40))) < 1e-9
 
 
 def test_statistics_on_planted_features():

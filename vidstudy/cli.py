@@ -297,8 +297,9 @@ COMMANDS = {
                  _cmd_evaluate),
     "extract": ("turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files", _extract_args,
                 _cmd_extract),
-    "realclips": ("a dataset of real video frames (Atari games, real footage and photographs, screens, cartoons) "
-                  "in the study's four classes, as feature files", _realclips_args, _cmd_realclips),
+    "realclips": ("a dataset of real video frames (Atari games, real footage and photographs, screens of real "
+                  "documents and data, animation) in the study's four classes, as feature files", _realclips_args,
+                  _cmd_realclips),
     "book": ("execute the chapters with papermill and build the HTML book", _book_args, _cmd_book),
 }
 

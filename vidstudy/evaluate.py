@@ -41,18 +41,20 @@ MAX_BOOT = 100_000  # bootstrap resamples
 MIN_VAL_PER_CLASS = 2  # the stacker's stratified cross-validation needs two videos of each class
 
 
-def _report(labels, pred, names, n_boot, seed) -> dict:
-    return {"table": per_class_table(labels, pred, names), "ci": bootstrap_ci(labels, pred, len(names), n_boot, seed)}
+def _report(labels, pred, names, n_boot, seed, groups=None) -> dict:
+    return {"table": per_class_table(labels, pred, names),
+            "ci": bootstrap_ci(labels, pred, len(names), n_boot, seed, groups=groups)}
 
 
-def member_reports(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Each member on val, on test (with CIs) and with its own TTA on test; its collapse flag and whether it is kept."""
+def member_reports(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0, groups=None) -> dict:
+    """Each member on val, on test (with CIs; over ``groups``, the test videos' sources, when given) and with its own
+    TTA on test; its collapse flag and whether it is kept."""
     names, o = test.class_names, test.view_names.index("original")
     flags = collapse_flags(val.probs[:, o], val.labels)
     kept = select_members(val.probs[:, o], val.labels)
     test_member_tta = member_tta(test.probs)
     return {member: {"val": {"table": per_class_table(val.labels, val.probs[i, o].argmax(1), names)},
-                     "test": _report(test.labels, test.probs[i, o].argmax(1), names, n_boot, seed),
+                     "test": _report(test.labels, test.probs[i, o].argmax(1), names, n_boot, seed, groups),
                      "test_tta": {"table": per_class_table(test.labels, test_member_tta[i].argmax(1), names)},
                      "collapse_on_val": flags[i], "kept": i in kept}
             for i, member in enumerate(test.member_names)}
@@ -116,10 +118,11 @@ def calibration_report(val: Predictions, test: Predictions, bins: int = cal.DEFA
 
 
 @timed("evaluation")
-def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0) -> dict:
-    """All combinations of the stored predictions (no network runs), in the schema of :mod:`vidstudy.results`."""
+def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0, groups=None) -> dict:
+    """All combinations of the stored predictions (no network runs), in the schema of :mod:`vidstudy.results`; the
+    CIs resample ``groups`` (each test video's source, within its class) when given, else videos."""
     names, y_test = test.class_names, test.labels
-    members = member_reports(val, test, n_boot, seed)
+    members = member_reports(val, test, n_boot, seed, groups)
     out: dict = {"members": members,
                  "best_per_class": {"val": best_per_class({m: r["val"]["table"] for m, r in members.items()}, names),
                                     "test": best_per_class({m: r["test"]["table"] for m, r in members.items()}, names)},
@@ -127,8 +130,9 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
     methods = method_predictions(val, test, seed)
     reference = methods["soft_vote"][1]
     for name, (description, pred, extra) in methods.items():
-        out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed), **extra,
-                                "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed),
+        out["methods"][name] = {"description": description, **_report(y_test, pred, names, n_boot, seed, groups), **extra,
+                                "vs_soft_vote": paired_comparison(y_test, reference, pred, len(names), n_boot, seed,
+                                                                  groups=groups),
                                 "test_predictions": np.asarray(pred).astype(int).tolist()}
     o = test.view_names.index("original")
     out["leave_one_out"] = {test.member_names[i]: per_class_table(y_test, probs.argmax(1), names)
@@ -201,10 +205,12 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
     folder, test_file = split_target(run_dir, "test", data_dir)
     out_dir = run_dir if folder == run_dir / STORE_DIR else folder  # results on other data stay beside their store
     t0 = time.perf_counter()
+    groups = FeatureFile(test_file).sources  # clips of one source are not independent: resample sources when known
     results = {"schema": SCHEMA, "run_dir": str(run_dir), "class_names": store["test"].class_names,
-               "views": store["test"].view_names,
-               "n_boot": n_boot, "seed": seed, "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
-    results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed))
+               "views": store["test"].view_names, "n_boot": n_boot, "seed": seed,
+               "resampled": "videos" if groups is None else "sources",
+               "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
+    results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed, groups=groups))
     seconds = time.perf_counter() - t0
     results["results_dir"] = str(out_dir)
     write_json(out_dir / "results.json", results)  # only what the inputs determine: the same inputs give the same bytes

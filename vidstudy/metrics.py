@@ -81,15 +81,45 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:
     return float(f1_from_counts(np.asarray(y_true)[None], np.asarray(y_pred)[None], num_classes)[0].mean())
 
 
+def source_draws(labels, groups, n_boot: int, rng: np.random.Generator, per_class: int | None = None) -> list[np.ndarray]:
+    """Bootstrap draws of rows by **source**: in each class, ``per_class`` sources (default: as many as the class has)
+    drawn with replacement from that class's sources (``groups``: each video's source), each drawn source bringing
+    all its rows. Returns one row-index array per draw (lengths differ)."""
+    labels, groups = np.asarray(labels), np.asarray(groups)
+    members: list[np.ndarray] = []  # the rows of each source, class by class
+    owners: list[list[int]] = []  # for each class, its sources' positions in members
+    for c in np.unique(labels):
+        names = np.unique(groups[labels == c])
+        owners.append(list(range(len(members), len(members) + len(names))))
+        members += [np.flatnonzero((groups == name) & (labels == c)) for name in names]
+    picks = [np.asarray(o)[rng.integers(0, len(o), size=(n_boot, per_class or len(o)))] for o in owners]
+    return [np.concatenate([members[k] for p in picks for k in p[b]]) for b in range(n_boot)]
+
+
+def _draws(y_true, n_boot: int, rng: np.random.Generator, size: int | None = None, groups=None):
+    """Rows of each bootstrap draw: videos with replacement (an ``[n_boot, size]`` array), or, with ``groups``,
+    :func:`source_draws` (``size`` then counts sources per class)."""
+    if groups is None:
+        return rng.integers(0, len(y_true), size=(n_boot, size or len(y_true)))
+    return source_draws(y_true, groups, n_boot, rng, size)
+
+
+def _f1_samples(y_true, y_pred, draws, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy ``[B]`` and per-class F1 ``[B, C]`` (fractions) of every draw."""
+    if isinstance(draws, np.ndarray):
+        yt, yp = y_true[draws], y_pred[draws]
+        return np.mean(yt == yp, axis=1), f1_from_counts(yt, yp, num_classes)
+    acc = np.array([np.mean(y_true[d] == y_pred[d]) for d in draws])
+    return acc, np.concatenate([f1_from_counts(y_true[d][None], y_pred[d][None], num_classes) for d in draws])
+
+
 def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boot: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> dict:
-    """Seeded percentile-bootstrap CIs (videos resampled with replacement) for accuracy, macro F1
-    and each class's F1. Values are ``[point, low, high]`` in %."""
+                 level: float = 0.95, groups=None) -> dict:
+    """Seeded percentile-bootstrap CIs for accuracy, macro F1 and each class's F1, videos resampled with replacement
+    or, given ``groups`` (each video's source), sources resampled within each class (:func:`source_draws`). Values
+    are ``[point, low, high]`` in %; ``resampled`` says which."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y_true), size=(n_boot, len(y_true)))
-    yt, yp = y_true[idx], y_pred[idx]
-    f1 = f1_from_counts(yt, yp, num_classes)
+    acc, f1 = _f1_samples(y_true, y_pred, _draws(y_true, n_boot, np.random.default_rng(seed), groups=groups), num_classes)
     point_f1 = f1_from_counts(y_true[None], y_pred[None], num_classes)[0]
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
 
@@ -98,28 +128,29 @@ def bootstrap_ci(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, n_boo
         return [100 * float(point), 100 * float(lo), 100 * float(hi)]
 
     return {
-        "accuracy": ci(np.mean(y_true == y_pred), np.mean(yt == yp, axis=1)),
+        "accuracy": ci(np.mean(y_true == y_pred), acc),
         "macro_f1": ci(point_f1.mean(), f1.mean(axis=1)),
         "per_class_f1": [ci(point_f1[c], f1[:, c]) for c in range(num_classes)],
         "n_boot": n_boot,
         "seed": seed,
         "level": level,
+        "resampled": "videos" if groups is None else "sources",
     }
 
 
 def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int,
-                      n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+                      n_boot: int = 1000, seed: int = 0, level: float = 0.95, groups=None) -> dict:
     """Compare prediction sets ``b`` against ``a`` on the same videos.
 
-    Bootstrap CIs (the same resampled videos for both) of the differences ``b - a``
-    in accuracy and macro F1 (in points), the two-sided bootstrap p-value of the
+    Bootstrap CIs (the same resampled videos, or with ``groups`` the same resampled sources, for both) of the
+    differences ``b - a`` in accuracy and macro F1 (in points), the two-sided bootstrap p-value of the
     macro-F1 difference (``(2 * min(#d <= 0, #d >= 0) + 1) / (n_boot + 1)``, capped at 1),
     and McNemar's exact test on the videos where exactly one of the two is right.
     """
     from scipy.stats import binomtest
 
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
-    acc_d, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, len(y_true), n_boot, seed)
+    acc_d, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, None, n_boot, seed, groups)
     point_f1 = (f1_from_counts(y_true[None], pred_b[None], num_classes).mean()
                 - f1_from_counts(y_true[None], pred_a[None], num_classes).mean())
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
@@ -134,33 +165,39 @@ def paired_comparison(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray
     }
 
 
-def bootstrap_statistic(statistic, n: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """Percentile-bootstrap CI of ``statistic(rows)`` over ``n`` videos resampled with replacement (``rows`` an index
-    array; the point estimate uses ``arange(n)``): ``{"ci": [point, low, high], "p_value"}``, the two-sided bootstrap
-    p-value of the statistic being 0, as in :func:`paired_comparison`."""
+def bootstrap_statistic(statistic, n: int, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                        labels=None, groups=None) -> dict:
+    """Percentile-bootstrap CI of ``statistic(rows)`` over ``n`` videos resampled with replacement, or, given
+    ``labels`` and ``groups``, over sources resampled within each class (``rows`` an index array; the point
+    estimate uses ``arange(n)``): ``{"ci": [point, low, high], "p_value"}``, the two-sided bootstrap p-value of the
+    statistic being 0, as in :func:`paired_comparison`."""
     rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_boot)])
+    if groups is None:
+        draws = [rng.integers(0, n, size=n) for _ in range(n_boot)]
+    else:
+        draws = source_draws(labels, groups, n_boot, rng)
+    samples = np.array([statistic(rows) for rows in draws])
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {"ci": [float(statistic(np.arange(n))), *map(float, np.percentile(draws, q))],
-            "p_value": min(1.0, (2 * min(int(np.sum(draws <= 0)), int(np.sum(draws >= 0))) + 1) / (n_boot + 1))}
+    return {"ci": [float(statistic(np.arange(n))), *map(float, np.percentile(samples, q))],
+            "p_value": min(1.0, (2 * min(int(np.sum(samples <= 0)), int(np.sum(samples >= 0))) + 1) / (n_boot + 1))}
 
 
-def _paired_samples(y_true, pred_a, pred_b, num_classes: int, size: int, n_boot: int, seed: int):
-    """Bootstrap differences ``b - a`` in accuracy and macro F1 (fractions) over resamples of ``size`` videos."""
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y_true), size=(n_boot, size))
-    yt = y_true[idx]
-    acc_d = np.mean(pred_b[idx] == yt, 1) - np.mean(pred_a[idx] == yt, 1)
-    f1_d = f1_from_counts(yt, pred_b[idx], num_classes).mean(1) - f1_from_counts(yt, pred_a[idx], num_classes).mean(1)
-    return acc_d, f1_d
+def _paired_samples(y_true, pred_a, pred_b, num_classes: int, size: int | None, n_boot: int, seed: int, groups=None):
+    """Bootstrap differences ``b - a`` in accuracy and macro F1 (fractions) over resamples of ``size`` videos (or,
+    with ``groups``, of ``size`` sources per class; ``None``: as many as there are)."""
+    draws = _draws(y_true, n_boot, np.random.default_rng(seed), size, groups)
+    acc_a, f1_a = _f1_samples(y_true, pred_a, draws, num_classes)
+    acc_b, f1_b = _f1_samples(y_true, pred_b, draws, num_classes)
+    return acc_b - acc_a, f1_b.mean(1) - f1_a.mean(1)
 
 
 def ci_half_width(y_true: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int, size: int | None = None,
-                  n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> float:
+                  n_boot: int = 1000, seed: int = 0, level: float = 0.95, groups=None) -> float:
     """Half-width (points) of the paired bootstrap CI of the macro-F1 difference ``b - a`` that a test split of
-    ``size`` videos drawn like these would give (resamples of ``size`` videos; ``None``: these videos' own)."""
+    ``size`` videos drawn like these would give (resamples of ``size`` videos; ``None``: these videos' own); with
+    ``groups``, of ``size`` sources per class drawn like these sources."""
     y_true, pred_a, pred_b = map(np.asarray, (y_true, pred_a, pred_b))
-    _, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, size or len(y_true), n_boot, seed)
+    _, f1_d = _paired_samples(y_true, pred_a, pred_b, num_classes, size, n_boot, seed, groups)
     lo, hi = np.percentile(f1_d, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(100 * (hi - lo) / 2)
 

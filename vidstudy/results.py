@@ -9,6 +9,7 @@ All F1 values, accuracies and CIs are in percent; a *table* is
 
     schema             2
     run_dir, results_dir, data {val, test}, class_names, views, n_boot, seed
+    resampled          "videos", or "sources" when the test file records each video's source: what every CI resamples
     members            {member: {"val":      {"table"},          # at the member's best checkpoint, original view
                                  "test":     {"table", "ci"},    # original view
                                  "test_tta": {"table"},          # mean of the member's four base views

@@ -271,8 +271,9 @@ def plot_claims(ax, names: Sequence[str], by_data: dict) -> None:
     """Each claim's difference and 95 % CI for each dataset (``{label: [[point, lo, hi], ...]}``), rows offset
     per dataset, with 0 marked."""
     y = np.arange(len(names))[::-1].astype(float)
+    n = len(by_data)
     for k, (label, cis) in enumerate(by_data.items()):
-        yy = y + 0.18 * (1 - 2 * k) if len(by_data) == 2 else y
+        yy = y + 0.5 * ((n - 1) / 2 - k) / max(n - 1, 1)
         colour = f"C{k}"
         for j, (d, lo, hi) in enumerate(cis):
             ax.plot([lo, hi], [yy[j]] * 2, color=colour, linewidth=3, solid_capstyle="butt", label=label if j == 0 else None)
@@ -284,14 +285,35 @@ def plot_claims(ax, names: Sequence[str], by_data: dict) -> None:
     ax.legend(loc="lower right", fontsize="small")
 
 
-def plot_source_recall(ax, rows: Sequence[dict]) -> None:
-    """Held-out and in-source recall of each source (rows of :func:`vidstudy.study.crosssource.per_source`),
-    grouped by class."""
-    y = np.arange(len(rows))[::-1]
-    ax.barh(y + 0.2, [r["held-out recall (%)"] for r in rows], height=0.4, label="source held out")
-    ax.barh(y - 0.2, [r["in-source recall (%)"] for r in rows], height=0.4, label="other clips of a seen source")
-    ax.set_yticks(y)
-    ax.set_yticklabels([f"{r['source']} ({r['class']})" for r in rows], fontsize=8)
-    ax.set_xlabel("recall (%)")
-    ax.set_xlim(0, 100)
-    ax.legend(loc="lower right", fontsize="small")
+def plot_source_confusion(axes, rows: Sequence[dict], class_names: Sequence[str]) -> None:
+    """One panel per class (``axes``): each source's held-out clips as a bar split by the class they were given
+    (rows of :func:`vidstudy.study.crosssource.per_source`), so a source taken for another class shows that
+    class's colour."""
+    for ax, name in zip(axes, class_names):
+        mine = [r for r in rows if r["class"] == name]
+        y = np.arange(len(mine))[::-1]
+        left = np.zeros(len(mine))
+        for k, other in enumerate(class_names):
+            share = np.array([r["held-out as"][other] for r in mine])
+            ax.barh(y, share, left=left, color=f"C{k}", label=other, height=0.8)
+            left += share
+        ax.set_yticks(y)
+        ax.set_yticklabels([r["source"] for r in mine], fontsize=7)
+        ax.set_xlim(0, 100)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("held-out clips given each class (%)", fontsize=8)
+    axes[0].legend(loc="lower left", fontsize="x-small", bbox_to_anchor=(0, 1.04), ncol=len(class_names))
+
+
+def frame_mosaic(frames: dict, title: str, cols: int = 8):
+    """A figure of frames (``{label: HxWx3 uint8}``), ``cols`` to a row, each titled with its label."""
+    rows = -(-len(frames) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.45 * rows + 0.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (label, frame) in zip(axes.flat, frames.items()):
+        ax.imshow(frame)
+        ax.set_title(label, fontsize=6)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

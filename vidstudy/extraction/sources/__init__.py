@@ -1,0 +1,8 @@
+"""The sources of ``vidstudy realclips``: one module per class, each a tuple of :class:`Source`."""
+
+from . import animation, gaming, natural, screens
+from .base import DRAWN, FPS, H, Source, W, asset_path, provenance
+
+SOURCES: tuple[Source, ...] = (*gaming.SOURCES, *natural.SOURCES, *screens.SOURCES, *animation.SOURCES)
+
+__all__ = ["DRAWN", "FPS", "H", "SOURCES", "Source", "W", "asset_path", "provenance"]
