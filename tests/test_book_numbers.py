@@ -740,7 +740,9 @@ def _chapter_9(b):
             if np.mean(p == k) < 0.5:
                 wrong = p[p != k]
                 missed.append(f"{s} (as {t['names'][int(np.bincount(wrong).argmax())]})")
-    out.update({"loso_missed": len(missed), "loso_missed_list": "; ".join(missed) or "none"})
+    recalls = [np.mean(hp[hs == s] == k) for k in range(c) for s in set(hs[hy == k].tolist())]
+    out.update({"loso_missed": len(missed), "loso_missed_list": "; ".join(missed) or "none",
+                "loso_all_or_none": 100 * np.mean([r in (0.0, 1.0) for r in recalls])})
     held_parts = [_claim_part(f["run"], f["train"], f["test"], np.flatnonzero(f["held"])) for f in folds]
     held_stats = _claim_statistics(held_parts)
     sim_verdicts, test_verdicts = _claims(b["run"], b["data"]), _claims(run, real)
@@ -748,6 +750,8 @@ def _chapter_9(b):
     differ = [f"{n.lower()} ({s} simulated, {r} on held-out sources)"
               for n, s, r in zip(CLAIM_NAMES, sim_verdicts, held_verdicts) if s != r]
     needed = _power(held_stats, POWER_SOURCES)
+    points = [f(np.arange(len(held_stats["y"]))) for f in held_stats["stats"]]
+    beyond = [(n, abs(d)) for n, d, m in zip(CLAIM_NAMES, points, needed) if m is None]
     out.update({"claims_same": sum(s == r for s, r in zip(sim_verdicts, held_verdicts)), "claims_n": 6,
                 "claims_alpha": ALPHA, "claims_differ": "; ".join(differ) or "none",
                 "claims_unresolved_test": test_verdicts.count("not resolved"),
@@ -756,7 +760,9 @@ def _chapter_9(b):
                 "power_level": 100 * (1 - ALPHA / 6), "power_max": POWER_SOURCES[-1],
                 "power_summary": "; ".join(f"{n.lower()}: {m or f'more than {POWER_SOURCES[-1]}'}"
                                            for n, v, m in zip(CLAIM_NAMES, held_verdicts, needed)
-                                           if v == "not resolved") or "none"})
+                                           if v == "not resolved") or "none",
+                "power_beyond": "; ".join(n.lower() for n, _ in beyond) or "none",
+                "power_beyond_max": max((d for _, d in beyond), default=0.0)})
     sim = {s: _h5(b["data"] / f"{s}_features_multiscale.h5") for s in ("train", "test")}
     stats = {"real": _stats(split["train"], split["test"]), "sim": _stats(sim["train"], sim["test"])}
     for key in stats:
