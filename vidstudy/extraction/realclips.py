@@ -13,7 +13,7 @@ encoded (MPEG-4 Part 2, :data:`CODEC`) as ``VIDEO_DIR/{split}/{Category}/{Subcat
 ``VIDEO_DIR/sources.json`` naming each clip's source; the features then come from
 ``vidstudy extract`` (the path a user's videos take), so the split files hold
 ``subcategories``, ``video_ids`` and ``sources``. Splits are **source-disjoint**: per
-class, the sources are shuffled by the seed and :data:`TEST_SOURCES` go to test, as many to val, the rest
+class, the sources are shuffled by the seed and ``TEST_SOURCES`` go to test, as many to val, the rest
 to train. The video tree records the fingerprint of its settings and is rendered again
 (from scratch) only when they change or a build was interrupted; a folder that this command did not write is
 refused. ``extract`` reuses its split files the same way.
@@ -66,7 +66,7 @@ class Settings:
 
 
 def assign_splits(seed: int) -> dict[str, str]:
-    """``{source: split}``: per class, the sources shuffled by ``seed``; :data:`TEST_SOURCES` to test, as many to val,
+    """``{source: split}``: per class, the sources shuffled by ``seed``; ``TEST_SOURCES`` to test, as many to val,
     the rest to train."""
     rng = np.random.default_rng([seed, 1])
     k, out = TEST_SOURCES, {}
@@ -160,7 +160,7 @@ def sources_table(settings: Settings = Settings()) -> list[dict]:
 
 
 def source_frames(video_dir, settings: Settings = Settings(), frame_size: int = 96) -> dict[str, np.ndarray]:
-    """``{source: the middle frame of its first clip}`` of a rendered tree, in the order of :data:`SOURCES`."""
+    """``{source: the middle frame of its first clip}`` of a rendered tree, in the order of ``SOURCES``."""
     from .video import read_frames
 
     first: dict[str, Path] = {}

@@ -1,7 +1,7 @@
 """Generalisation across sources: leave sources out, every one exactly once, and say how much it costs.
 
 A dataset whose files record each video's ``sources`` (``vidstudy realclips``) is pooled
-over its three splits. Its sources are dealt into :data:`FOLDS` folds stratified by class:
+over its three splits. Its sources are dealt into ``FOLDS`` folds stratified by class:
 each class's sources are shuffled by the seed and dealt in turn, so every source is held
 out exactly once and every fold holds out sources of all four classes.
 
