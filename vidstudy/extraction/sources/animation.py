@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from ..democlips import default_font
 from .base import DRAWN, H, Source, W, asset_image
 from .natural import footage
-from .screens import _lines
+from .screens import text_lines
 
 OUTLINE = (20, 20, 20)
 
@@ -199,7 +199,7 @@ def _metaballs(d, img, t, s):
 def _typography(package: str, asset: str) -> Callable:
     """Kinetic typography: the lines of a real text flying in word by word over sliding colour blocks."""
     def draw(d, img, t, s):
-        lines = [line for line in _lines(package, asset) if line.strip()]
+        lines = [line for line in text_lines(package, asset) if line.strip()]
         k = (t // 24 + int(s["palette"][0, 0])) % len(lines)
         words = lines[k].split()
         local = t % 24

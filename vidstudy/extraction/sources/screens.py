@@ -27,7 +27,7 @@ def _rgb(*v) -> tuple[int, int, int]:
 
 
 @lru_cache(maxsize=None)
-def _lines(package: str, asset: str) -> tuple[str, ...]:
+def text_lines(package: str, asset: str) -> tuple[str, ...]:
     if asset.endswith("this.py"):  # the Zen of Python, as the module stores it (ROT13)
         tree = ast.parse(asset_text(package, asset))
         text = next(n.value.value for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "s")
@@ -39,7 +39,7 @@ def _lines(package: str, asset: str) -> tuple[str, ...]:
 
 
 def _table(package: str, asset: str) -> list[list[str]]:
-    rows = [line.replace(",", " ").split() for line in _lines(package, asset) if line and not line.startswith("#")]
+    rows = [line.replace(",", " ").split() for line in text_lines(package, asset) if line and not line.startswith("#")]
     return [r for r in rows if r]
 
 
@@ -52,8 +52,8 @@ def document(package: str, asset: str, theme: str) -> Callable:
                        "browser": ((255, 255, 255), (20, 20, 20), (230, 230, 235))}[theme]
 
     def render(n: int, rng: np.random.Generator) -> np.ndarray:
-        lines = [line for line in _lines(package, asset) if not set(line.strip()) <= set("-=~^*")] or [""]
-        titles = {i for i, line in enumerate(_lines(package, asset)[1:]) if line[:3] in ("---", "===", "~~~")}
+        lines = [line for line in text_lines(package, asset) if not set(line.strip()) <= set("-=~^*")] or [""]
+        titles = {i for i, line in enumerate(text_lines(package, asset)[1:]) if line[:3] in ("---", "===", "~~~")}
         first, speed = int(rng.integers(0, max(1, len(lines) - 10))), rng.uniform(0.15, 0.6)
         body, head = default_font(8), default_font(11)
         frames = []
@@ -109,7 +109,7 @@ def slides(package: str, asset: str) -> Callable:
     """Slides made from a real document's paragraphs: a title bar and the lines as bullets, a hard cut every 1 to
     3 s."""
     def render(n: int, rng: np.random.Generator) -> np.ndarray:
-        lines = [line.strip(" *:-") for line in _lines(package, asset) if len(line.strip(" *:-=")) > 3]
+        lines = [line.strip(" *:-") for line in text_lines(package, asset) if len(line.strip(" *:-=")) > 3]
         frames, k, until = [], int(rng.integers(len(lines))), 0
         colour = _rgb(*rng.integers(20, 120, 3))
         for t in range(n):
@@ -138,7 +138,7 @@ def editor(package: str, asset: str, theme: str) -> Callable:
                 "static", "while ")
 
     def render(n: int, rng: np.random.Generator) -> np.ndarray:
-        lines = _lines(package, asset)
+        lines = text_lines(package, asset)
         first, speed = int(rng.integers(0, max(1, len(lines) - 40))), rng.uniform(0.2, 1.2)  # lines per frame
         font = default_font(9)
         frames = []
@@ -199,7 +199,7 @@ def spreadsheet(package: str, asset: str) -> Callable:
 @lru_cache(maxsize=None)
 def _series(package: str, asset: str, column: int) -> np.ndarray:
     values = []
-    for row in _lines(package, asset)[1:]:
+    for row in text_lines(package, asset)[1:]:
         parts = row.split(",")
         try:
             values.append(float(parts[column]))
@@ -266,7 +266,7 @@ def terminal(package: str, asset: str, command: str) -> Callable:
     """A terminal: a command typed, then a real file's lines printed and scrolling up, monospace-looking text on
     black."""
     def render(n: int, rng: np.random.Generator) -> np.ndarray:
-        text = list(_lines(package, asset))
+        text = list(text_lines(package, asset))
         font = default_font(8)
         k, shown, frames = int(rng.integers(0, len(text))), [f"$ {command}"], []
         for t in range(n):
