@@ -289,6 +289,7 @@ def plot_source_confusion(axes, rows: Sequence[dict], class_names: Sequence[str]
     """One panel per class (``axes``): each source's held-out clips as a bar split by the class they were given
     (rows of :func:`vidstudy.study.crosssource.per_source`), so a source taken for another class shows that
     class's colour."""
+    axes = list(axes)
     for ax, name in zip(axes, class_names):
         mine = [r for r in rows if r["class"] == name]
         y = np.arange(len(mine))[::-1]
