@@ -234,7 +234,8 @@ def format_report(results: dict) -> str:
         flag = "" if r["kept"] else f"  (collapsed on val: {lost})"
         lines.append(f"{m:<{width}}" + "".join(f"{r['val']['table']['classes'][n]['f1']:>20.2f}" for n in names) + flag)
     lines.append(f"{'best per class (val)':<{width}}" + "".join(f"{results['best_per_class']['val'][n]:>20.2f}" for n in names))
-    lines += ["", "Test per-class F1 (%) with 95 % bootstrap CIs", head]
+    over = "test sources, resampled within each class" if results.get("resampled") == "sources" else "test videos"
+    lines += ["", f"Test per-class F1 (%) with 95 % bootstrap CIs over {over}", head]
     rows = [(m, r["test"]) for m, r in results["members"].items()]
     rows += [(name, r) for name, r in results["methods"].items()]
     for name, r in rows:
