@@ -33,6 +33,18 @@ def test_the_full_dataset_has_at_least_15_sources_per_class_and_60_in_all():
     assert lengths.min() >= 2 * realclips.FPS and lengths.max() <= 12 * realclips.FPS and lengths.std() > 20
 
 
+def test_the_readme_counts_the_clips_and_sources_as_the_catalogue_has_them():
+    import re
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    clips, sources = map(int, re.search(r"(\d+) clips of real pixels from (\d+) sources", text).groups())
+    assert (clips, sources) == (len(realclips.plan(realclips.Settings())), len(realclips.SOURCES))
+    per_class = Counter(s.category for s in realclips.SOURCES)
+    assert f"{per_class['Gaming']} Atari 2600 games" in text and f"(Animation, {per_class['Animation']}," in text
+    assert f"{sum(s.real for s in realclips.SOURCES if s.category == 'Animation')} have a real asset" in text
+
+
 def test_a_source_is_an_asset_and_its_renderer_never_a_seed():
     """No two sources share renderer and asset, and two sources of one renderer give other frames from the same
     seed: what tells them apart is their asset, not the random numbers."""
