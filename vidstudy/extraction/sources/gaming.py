@@ -17,7 +17,7 @@ GAMES = (
     ("centipede", "shooter"), ("ms_pacman", "maze"), ("pitfall", "platformer"), ("montezuma_revenge", "platformer"),
     ("donkey_kong", "platformer"), ("enduro", "racing"), ("tetris", "puzzle"), ("video_chess", "board"),
 )
-LICENCE = "game © its publisher; the ROM is distributed with ale-py (GPL-2.0)"
+LICENCE = "© its publisher; ROM shipped with ale-py"
 
 
 def _ale(game: str) -> Callable:

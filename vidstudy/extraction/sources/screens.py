@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw
 from ..democlips import default_font
 from .base import H, Source, W, asset_image, asset_path, asset_text
 
-SKL = "BSD-3-Clause (scikit-learn)"
-PSF = "PSF-2.0 (the Python standard library)"
-MPL = "matplotlib sample data (matplotlib licence)"
+SKL = "BSD-3-Clause"
+PSF = "PSF-2.0"
+MPL = "matplotlib licence"
 
 
 def _rgb(*v) -> tuple[int, int, int]:
@@ -320,7 +320,7 @@ DATA = "sklearn/datasets/data"
 SAMPLE = "matplotlib/mpl-data/sample_data"
 SOURCES = (
     _source("screen:scanned_page", "documents", "a scanned page in a document viewer", "viewer", "scikit-image",
-            "skimage/data/page.png", "no known copyright restrictions (scikit-image)",
+            "skimage/data/page.png", "no known restrictions",
             scanned_page("scikit-image", "skimage/data/page.png")),
     _source("doc:iris", "documents", "a data set's description scrolled on a page", "document", "scikit-learn",
             f"{DESCR}/iris.rst", SKL, document("scikit-learn", f"{DESCR}/iris.rst", "paper")),
@@ -335,7 +335,7 @@ SOURCES = (
     _source("code:textwrap", "code", "Python source in a light editor", "editor", "python", "textwrap.py", PSF,
             editor("python", "textwrap.py", "light")),
     _source("code:ndarraytypes", "code", "a C header in an editor", "editor", "numpy",
-            "numpy/_core/include/numpy/ndarraytypes.h", "BSD-3-Clause (NumPy)",
+            "numpy/_core/include/numpy/ndarraytypes.h", "BSD-3-Clause",
             editor("numpy", "numpy/_core/include/numpy/ndarraytypes.h", "solarized")),
     _source("sheet:iris", "spreadsheets", "a data table in a spreadsheet", "spreadsheet", "scikit-learn",
             f"{DATA}/iris.csv", SKL, spreadsheet("scikit-learn", f"{DATA}/iris.csv")),
