@@ -1,10 +1,13 @@
 """The study's claims as tests: each one a measured difference with its CI, judged after Holm's adjustment.
 
 One evaluated run (its ``results.json`` and predictions store, :func:`vidstudy.evaluate.evaluate_run`) and its
-data folder (for the probes) give the six rows of ``CLAIMS``. A claim **holds** when its difference lies on
-the claimed side with a Holm-adjusted bootstrap p-value under ``ALPHA``, is **contradicted** when it lies
-significantly on the other side, and is **not resolved** otherwise (the CI spans no difference). The same rows
-for the simulated and the real data, side by side, say which of the study's findings carry over.
+data folder (for the probes) give the six rows of ``CLAIMS`` (:func:`measure_claims`); so do the held-out sources
+of every leave-sources-out fold, pooled (:func:`fold_inputs`, then :func:`judge`). A claim **holds** when its
+difference lies on the claimed side with a Holm-adjusted bootstrap p-value under ``ALPHA``, is **contradicted**
+when it lies significantly on the other side, and is **not resolved** otherwise (the CI spans no difference). The
+bootstrap resamples sources within each class when the test videos record them. The same rows for the simulated
+and the real data, side by side, say which of the study's findings carry over; :func:`source_power` says how many
+sources per class a claim would need.
 """
 
 from __future__ import annotations
