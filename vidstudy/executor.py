@@ -163,8 +163,9 @@ class RayExecutor:
         try:
             return ray.get(refs)
         except ray.exceptions.RayTaskError as exc:
-            for ref in refs:
-                ray.cancel(ref, force=True)
+            _, unfinished = ray.wait(refs, num_returns=len(refs), timeout=0)
+            for ref in unfinished:  # cancelling a task that has finished races Ray's own bookkeeping and can end the
+                ray.cancel(ref, force=True)  # driver ("Check failed: it != submissible_tasks_.end()", ray#54846)
             for ref in refs:  # collected, so that Ray does not log the others' errors as unhandled
                 try:
                     ray.get(ref)
