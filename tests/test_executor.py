@@ -92,6 +92,8 @@ def test_the_attention_rule_belongs_to_the_temporal_model():
     check_model_config(ModelConfig(arch="temporal", hidden_dim=6, num_heads=4))  # 12 splits into 4 heads
     with pytest.raises(ParameterError, match=r"model\.num_heads \(5\) must divide the attention width 2 \* hidden_dim"):
         check_model_config(ModelConfig(arch="temporal", hidden_dim=6, num_heads=5))
-    check_model_config(ModelConfig(arch="meanpool", hidden_dim=6, num_heads=5))  # no attention, no rule
+    from vidstudy.models import family
+
+    check_model_config(family("meanpool").sized("cpu", hidden_dim=6))  # no attention, no rule
     with pytest.raises(ParameterError, match="must divide"):
         apply_overrides(preset("cpu"), ["model.num_heads=5"]).validate()

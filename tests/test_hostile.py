@@ -465,12 +465,14 @@ def test_a_killed_book_leaves_no_temporary_notebook_that_breaks_the_next(tmp_pat
 
 
 def test_readme_lists_every_config_range():
-    from vidstudy.config import RANGES, _interval
+    from vidstudy.config import RANGES, _interval, model_ranges
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    rows = {line.split("|")[1].strip().strip("`"): line.split("|")[2].strip().removesuffix(" each")
+    rows = {line.split("|")[1].strip().strip("`"): [c.strip().removesuffix(" each") for c in line.split("|")[2:-1]]
             for line in readme.splitlines() if line.startswith("| `")}
-    assert {k: rows.get(k) for k in RANGES} == {k: _interval(*v) for k, v in RANGES.items()}
+    assert {k: rows.get(k, [None])[0] for k in RANGES} == {k: _interval(*v) for k, v in RANGES.items()}
+    expected = {k: [_interval(*v["range"]), ", ".join(v["families"])] for k, v in model_ranges().items()}
+    assert {k: rows.get(k) for k in expected} == expected
 
 
 def test_a_book_with_other_epochs_gets_a_run_folder_of_its_own(smoke_dir):

@@ -5,7 +5,7 @@ The flat core, which every stage shares (dependencies point down this list's gro
 - ``errors`` (the errors a user can cause), ``atomic`` (atomic writes, strict JSON reads), ``fingerprint``
   (the identity of an artifact's inputs), ``executor`` (jobs here or on a Ray cluster), ``device`` (where
   networks run), ``profiling`` (the costly steps timed by phase);
-- ``models`` (the networks), ``config`` (run configuration as data), ``features`` (the HDF5 feature files),
+- ``models`` (the registry of model families), ``config`` (run configuration as data), ``features`` (the HDF5 files),
   ``multiscale`` (the time-aligned scales), ``simulate`` (the default data), ``data`` (datasets, padding,
   augmentation), ``sampling`` (class weights, samplers), ``feeding`` (batches to a device), ``losses`` (focal
   loss), ``probe`` (the logistic-regression floor);

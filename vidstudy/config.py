@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from .errors import ParameterError
 from .executor import max_workers
-from .models import check_model_config
+from .models import check_model_config, family, list_models
+from .models.temporal import TemporalConfig
 
-ARCHS = ("temporal", "meanpool")
 SCHEDULES = ("warm_restarts", "warmup_cosine")
 BALANCES = ("sampler", "alpha", "both", "none")
 MONITORS = ("val_acc", "val_macro_f1", "val_f1")
@@ -37,15 +37,9 @@ SAMPLINGS = ("class", "subcategory")
 PRECISIONS = ("fp32", "bf16")
 
 
-@dataclass
-class ModelConfig:
-    arch: str = "temporal"
-    hidden_dim: int = 768
-    num_lstm_layers: int = 4
-    num_heads: int = 12
-    dropout: float = 0.4
-    head_dims: tuple[int, ...] = (768, 512, 256)
-    masked: bool = True
+#: The study's model's config (:class:`vidstudy.models.temporal.TemporalConfig`), the default ``model`` section. A run's
+#: ``model`` section is the config of one family of :mod:`vidstudy.models`, chosen by its ``arch`` field.
+ModelConfig = TemporalConfig
 
 
 @dataclass
@@ -99,7 +93,7 @@ class RunConfig:
             raise ParameterError(f"{where}: a run config must be a JSON object, got {type(d).__name__}.")
         top = {k: v for k, v in d.items() if k not in ("model", "train")}
         config = cls()
-        config.model = _section(ModelConfig, d.get("model", {}), f"{where}: section 'model'")
+        config.model = model_section(d.get("model", {}), f"{where}: section 'model'")
         config.train = _section(TrainConfig, d.get("train", {}), f"{where}: section 'train'")
         for key, value in _section(cls, top, f"{where}:", nested=False).items():
             setattr(config, key, value)
@@ -109,17 +103,15 @@ class RunConfig:
         """Check every field: its range (:data:`RANGES`), its choices and the fields that depend on each other.
         Raises :class:`~vidstudy.errors.ParameterError` naming the first bad field."""
         m, t = self.model, self.train
-        for key, bounds in RANGES.items():
+        for key, bounds in {**RANGES, **{f"model.{k}": v for k, v in family(m.arch).ranges.items()}}.items():
             _check_range(key, _get(self, key), bounds)
         checks = [
             (self.preset in PRESETS, f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}"),
-            (m.arch in ARCHS, f"model.arch must be one of {', '.join(ARCHS)}, got {m.arch!r}"),
             (t.schedule in SCHEDULES, f"train.schedule must be one of {', '.join(SCHEDULES)}, got {t.schedule!r}"),
             (t.balance in BALANCES, f"train.balance must be one of {', '.join(BALANCES)}, got {t.balance!r}"),
             (t.monitor in MONITORS, f"train.monitor must be one of {', '.join(MONITORS)}, got {t.monitor!r}"),
             (t.sampling in SAMPLINGS, f"train.sampling must be one of {', '.join(SAMPLINGS)}, got {t.sampling!r}"),
             (t.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}, got {t.precision!r}"),
-            (len(m.head_dims) >= 1, "model.head_dims must name at least one layer width"),
             (len(t.weight_clip) == 2 and t.weight_clip[0] <= t.weight_clip[1],
              f"train.weight_clip must be two numbers LOW,HIGH with LOW <= HIGH, got {t.weight_clip}"),
             (t.min_lr <= t.lr, f"train.min_lr ({t.min_lr}) must not exceed train.lr ({t.lr})"),
@@ -133,17 +125,13 @@ class RunConfig:
         return self
 
 
-#: The valid range of every numeric config field: ``(low, high, low is open, high is open)``; for a tuple
-#: field, of each item. A value outside it (NaN and infinities included) is refused before anything is
-#: written. The README's "Valid values" table lists the same ranges.
+#: The valid range of every numeric config field outside ``model``: ``(low, high, low is open, high is open)``; for
+#: a tuple field, of each item. A value outside it (NaN and infinities included) is refused before anything is
+#: written. The ``model`` fields' ranges are their family's (:func:`model_ranges`). The README's "Valid values"
+#: tables list the same ranges.
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "members": (1, 1000, False, False),
     "seed_base": (0, 2**31 - 1, False, False),
-    "model.hidden_dim": (1, 8192, False, False),
-    "model.num_lstm_layers": (1, 16, False, False),
-    "model.num_heads": (1, 256, False, False),
-    "model.dropout": (0.0, 1.0, False, True),
-    "model.head_dims": (1, 65536, False, False),
     "train.epochs": (1, 100_000, False, False),
     "train.batch_size": (1, 65536, False, False),
     "train.lr": (0.0, 10.0, True, False),
@@ -160,6 +148,29 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "train.num_workers": (0, 1024, False, False),
     "train.class_boost": (0.0, 1e6, True, False),
 }
+
+
+def model_ranges() -> dict[str, dict]:
+    """``{"model.FIELD": {"range": bounds, "families": [arch, ...]}}`` over every registered family; a field two
+    families share has one range."""
+    out: dict[str, dict] = {}
+    for arch in list_models():
+        for name, bounds in family(arch).ranges.items():
+            entry = out.setdefault(f"model.{name}", {"range": bounds, "families": []})
+            if entry["range"] != bounds:
+                raise ValueError(f"model.{name}: families {entry['families']} and {arch} give it different ranges.")
+            entry["families"].append(arch)
+    return out
+
+
+def model_section(values, where: str = "model"):
+    """The config of the family ``values["arch"]`` names (``temporal`` when absent) from a ``model`` section;
+    keys the family keeps only for older configs are dropped."""
+    if not isinstance(values, dict):
+        raise ParameterError(f"{where} must be a JSON object, got {type(values).__name__}.")
+    arch = values.get("arch", "temporal")
+    fam = family(arch if isinstance(arch, str) else repr(arch), f"{where}: key 'arch'")
+    return _section(fam.config, {k: v for k, v in values.items() if k not in fam.legacy}, where)
 
 
 def _get(config, key: str):
@@ -253,7 +264,7 @@ PRESETS = {
     "paper": lambda: RunConfig(preset="paper", members=5),
     "cpu": lambda: RunConfig(
         preset="cpu",
-        model=ModelConfig(hidden_dim=64, num_lstm_layers=1, num_heads=4, dropout=0.3, head_dims=(64, 32)),
+        model=family("temporal").sized("cpu"),
         train=TrainConfig(epochs=10, batch_size=32, lr=2e-3, weight_decay=1e-4, schedule="warmup_cosine",
                           warmup_epochs=1, patience=5, monitor="val_macro_f1", balance="sampler"),
         members=4,
@@ -278,8 +289,18 @@ def build(preset_name: str = "cpu", *, members: int | None = None, epochs: int |
 
 
 def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunConfig:
-    """Apply ``section.key=value`` strings (``members=5``, ``train.lr=3e-4``, ``model.head_dims=64,32``)."""
-    for item in overrides:
+    """Apply ``section.key=value`` strings (``members=5``, ``train.lr=3e-4``, ``model.head_dims=64,32``).
+
+    ``model.arch=NAME`` is applied first, whatever its place: it makes the ``model`` section that family's config at
+    its ``cpu`` size (its ``published`` size under the ``paper`` preset), and the other ``model.*`` keys then set
+    that family's fields (``model.arch=nextvlad model.clusters=64``)."""
+    overrides = list(overrides)
+    arch_first = [o for o in overrides if o.split("=", 1)[0].strip() == "model.arch"]
+    for item in arch_first:
+        arch = item.split("=", 1)[1].strip()
+        if arch != config.model.arch:
+            config.model = family(arch).sized("published" if config.preset == "paper" else "cpu")
+    for item in (o for o in overrides if o not in arch_first):
         if "=" not in item:
             raise ParameterError(f"override {item!r} must look like key=value.")
         key, text = item.split("=", 1)
@@ -295,6 +316,10 @@ def apply_overrides(config: RunConfig, overrides: typing.Iterable[str]) -> RunCo
                 raise ParameterError(f"unknown config key {key!r}.")
         hints = typing.get_type_hints(type(target))
         name = parts[-1]
+        if parts[0] == "model" and len(parts) == 2 and name not in hints:
+            raise ParameterError(f"unknown config key {key!r}: the {config.model.arch} model has the fields "
+                                 f"{', '.join(family(config.model.arch).fields()[1:])} (model.arch chooses the family: "
+                                 f"{', '.join(list_models())}).")
         if name not in hints or dataclasses.is_dataclass(getattr(target, name)):
             known = sorted(_keys(config))
             raise ParameterError(f"unknown config key {key!r}; known keys: {', '.join(known)}.")

@@ -531,6 +531,8 @@ def check_inputs(config: RunConfig, train_data: FeatureFile, val_data: FeatureFi
         raise ParameterError(f"train.class_boost needs {train_data.num_classes} numbers (one per class), got {len(boost)}.")
     if config.train.sampling == "subcategory" and train_data.subcategories is None:
         raise VidstudyError(f"{train_data.path}: has no 'subcategories' dataset, so train.sampling=subcategory cannot be used.")
+    with torch.device("meta"):  # the family's rules that need the feature dimension, without allocating anything
+        build_model(config.model, train_data.feature_dim, train_data.num_classes)
 
 
 def _forget_unstarted_run(run_dir: Path, remove_dir: bool) -> None:

@@ -1,4 +1,4 @@
-"""The temporal classifier (the original architecture, padding masked) and a mean-pool baseline.
+"""``temporal``: the original study's architecture, padding masked (the study's model).
 
 :class:`TemporalClassifier` follows the original study: a linear input projection
 with LayerNorm, ReLU and dropout; a bidirectional LSTM packed by length; multi-head
@@ -14,38 +14,38 @@ Unlike the original, padding is masked (``masked=True``): the attention gets a
 ``key_padding_mask`` and the pooling softmax gives padded steps zero weight, so a
 video's logits do not depend on how long the other videos in its batch are.
 ``masked=False`` keeps the original's behaviour for the recipe comparison.
+
+Its config (:class:`TemporalConfig`, also ``vidstudy.config.ModelConfig``) defaults to the original's size
+(about 65.3 M parameters at D=1280); ``cpu`` is the size of the ``cpu`` preset. Rules: ``head_dims`` names at least
+one width, and ``num_heads`` divides the attention width ``2 * hidden_dim``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .errors import ParameterError
+from ..errors import ParameterError
+from .blocks import attention_pool, mlp_head, valid_mask, xavier_init
+from .registry import register_model
 
 
-def _mlp_head(in_dim: int, dims: tuple[int, ...], dropouts: tuple[float, ...], num_classes: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for dim, p in zip(dims, dropouts):
-        layers += [nn.Linear(in_dim, dim), nn.LayerNorm(dim), nn.ReLU(), nn.Dropout(p)]
-        in_dim = dim
-    layers.append(nn.Linear(in_dim, num_classes))
-    return nn.Sequential(*layers)
+@dataclass
+class TemporalConfig:
+    """The study's model: BiLSTM width ``hidden_dim`` (the attention's is twice it), its layers, attention heads,
+    heavy dropout (half of it elsewhere), head widths, and whether padding is masked."""
 
-
-def _xavier_init(module: nn.Module) -> None:
-    for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-def valid_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
-    """``[B, steps]`` bool, True where the step is a valid frame."""
-    return torch.arange(steps, device=lengths.device)[None, :] < lengths[:, None]
+    arch: str = "temporal"
+    hidden_dim: int = 768
+    num_lstm_layers: int = 4
+    num_heads: int = 12
+    dropout: float = 0.4
+    head_dims: tuple[int, ...] = (768, 512, 256)
+    masked: bool = True
 
 
 def _direction(lstm: nn.LSTM, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
@@ -105,8 +105,8 @@ class TemporalClassifier(nn.Module):
         self.pool_score = nn.Sequential(nn.Linear(width, hidden_dim), nn.LayerNorm(hidden_dim), nn.Tanh(), nn.Dropout(light),
                                         nn.Linear(hidden_dim, 1))
         head_dropouts = tuple([dropout] * (len(head_dims) - 1) + [light])[: len(head_dims)]
-        self.head = _mlp_head(width, tuple(head_dims), head_dropouts, num_classes)
-        _xavier_init(self)
+        self.head = mlp_head(width, tuple(head_dims), head_dropouts, num_classes)
+        xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
@@ -116,45 +116,26 @@ class TemporalClassifier(nn.Module):
         valid = valid_mask(lengths.to(out.device), steps)
         attn, _ = self.attention(out, out, out, key_padding_mask=~valid if self.masked else None, need_weights=False)
         out = self.attention_norm(out + attn)
-        scores = self.pool_score(out).squeeze(-1)
-        if self.masked:
-            scores = scores.masked_fill(~valid, float("-inf"))
-        weights = torch.softmax(scores, dim=1)
-        pooled = torch.bmm(weights.unsqueeze(1), out).squeeze(1)
+        pooled = attention_pool(self.pool_score(out).squeeze(-1), out, valid if self.masked else None)
         return self.head(pooled)
 
 
-class MeanPoolClassifier(nn.Module):
-    """Baseline: the mean of the valid frames through a small MLP (cannot see frame order)."""
-
-    def __init__(self, feature_dim: int, hidden_dim: int = 128, dropout: float = 0.2, num_classes: int = 4):
-        super().__init__()
-        self.head = _mlp_head(feature_dim, (hidden_dim,), (dropout,), num_classes)
-        _xavier_init(self)
-
-    def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        valid = valid_mask(lengths.to(features.device), features.shape[1]).unsqueeze(-1)
-        mean = (features * valid).sum(1) / lengths.to(features.dtype).clamp(min=1).unsqueeze(-1)
-        return self.head(mean)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def check_model_config(cfg) -> None:
-    """Refuse a :class:`~vidstudy.config.ModelConfig` whose fields, each in its range, do not make a network together:
-    the temporal model's attention splits its width ``2 * hidden_dim`` into ``num_heads`` heads."""
-    if cfg.arch == "temporal" and (2 * cfg.hidden_dim) % cfg.num_heads:
+def check(cfg: TemporalConfig) -> None:
+    """The head names at least one width; the attention splits its width ``2 * hidden_dim`` into ``num_heads`` heads."""
+    if not cfg.head_dims:
+        raise ParameterError("model.head_dims must name at least one layer width.")
+    if (2 * cfg.hidden_dim) % cfg.num_heads:
         raise ParameterError(f"model.num_heads ({cfg.num_heads}) must divide the attention width 2 * hidden_dim "
                              f"({2 * cfg.hidden_dim}).")
 
 
-def build_model(cfg, feature_dim: int, num_classes: int) -> nn.Module:
-    """The network a :class:`~vidstudy.config.ModelConfig` describes."""
-    if cfg.arch == "meanpool":
-        return MeanPoolClassifier(feature_dim, hidden_dim=cfg.hidden_dim, dropout=cfg.dropout, num_classes=num_classes)
+@register_model("temporal", TemporalConfig, check=check, ranges={
+    "hidden_dim": (1, 8192, False, False), "num_lstm_layers": (1, 16, False, False), "num_heads": (1, 256, False, False),
+    "dropout": (0.0, 1.0, False, True), "head_dims": (1, 65536, False, False)},
+    sizes={"cpu": {"hidden_dim": 64, "num_lstm_layers": 1, "num_heads": 4, "dropout": 0.3, "head_dims": (64, 32)},
+           "published": {}})
+def build(cfg: TemporalConfig, feature_dim: int, num_classes: int) -> nn.Module:
+    """BiLSTM + self-attention + attention pooling (the original's model, padding masked)."""
     return TemporalClassifier(feature_dim, hidden_dim=cfg.hidden_dim, num_lstm_layers=cfg.num_lstm_layers,
                               num_heads=cfg.num_heads, dropout=cfg.dropout, num_classes=num_classes,
                               head_dims=tuple(cfg.head_dims), masked=cfg.masked)
