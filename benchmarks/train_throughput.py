@@ -52,8 +52,14 @@ def _batch(batch_size: int, t: int, d: int, gen: torch.Generator, device: torch.
 
 def bare(preset_name: str, shape: str, device: torch.device, precision: str, repeats: int, batches: int) -> dict:
     """Videos/s of the bare model (train step and eval forward) on random inputs already on ``device``."""
-    cfg = preset(preset_name)
     t, d = SHAPES[shape]
+    return {"preset": preset_name, "shape": f"{shape} (T={t}, D={d})",
+            **bare_config(preset(preset_name), t, d, device, precision, repeats, batches)}
+
+
+def bare_config(cfg, t: int, d: int, device: torch.device, precision: str, repeats: int, batches: int) -> dict:
+    """``params``, ``batch`` and the videos/s of ``train`` steps and ``infer`` forwards of the model of ``cfg`` on
+    random ``[batch, t, d]`` inputs already on ``device``."""
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = build_model(cfg.model, d, 4).to(device)
@@ -80,7 +86,7 @@ def bare(preset_name: str, shape: str, device: torch.device, precision: str, rep
             with autocast(device, precision):
                 model(x, lengths)
 
-    out = {"preset": preset_name, "shape": f"{shape} (T={t}, D={d})", "params": count_parameters(model), "batch": bs}
+    out = {"params": count_parameters(model), "batch": bs}
     for name, fn in (("train", train_pass), ("infer", eval_pass)):
         fn(data[:1])
         times = []

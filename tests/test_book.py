@@ -24,7 +24,7 @@ def test_every_chapter_page_has_figures_and_tables(built):
     for name in ("book/intro", "book/methods", "book/reference", "book/python", "book/api"):
         assert (html_dir / f"{name}.html").exists(), name
     figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "04_animation_anomaly": 1, "05_ensemble_tta": 1,
-               "06_experiments": 2, "07_recipes": 3, "08_video_features": 3, "09_real_features": 4}
+               "06_experiments": 2, "07_recipes": 3, "09_video_features": 3, "10_real_features": 4}
     for chapter in toc_chapters():
         page = html_dir / "book" / "executed" / f"{chapter}.html"
         text = page.read_text()
@@ -69,9 +69,9 @@ def test_the_build_profile_accounts_for_every_chapter(built):
     for r in rows:
         assert all(r[p] >= 0 for p in PHASES) and r["other"] >= -0.01, r  # the phases fit inside the wall time
     assert by["runner"]["data"] > 0  # the default data, simulated before the chapters
-    for chapter in ("02_training", "06_experiments", "07_recipes", "09_real_features"):
+    for chapter in ("02_training", "06_experiments", "07_recipes", "10_real_features"):
         assert by[chapter]["training"] > 0, chapter
-    assert by["08_video_features"]["data"] > 0 and by["09_real_features"]["data"] > 0  # clips rendered, extracted
+    assert by["09_video_features"]["data"] > 0 and by["10_real_features"]["data"] > 0  # clips rendered, extracted
     assert sum(by[c]["prediction"] for c in toc_chapters()) > 0 and sum(by[c]["evaluation"] for c in toc_chapters()) > 0
     assert by["total"]["wall"] == pytest.approx(sum(r["wall"] for r in rows[:-1]))
     assert len(format_table(rows).splitlines()) == len(rows) + 2

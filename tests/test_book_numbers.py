@@ -469,7 +469,7 @@ def _chapter_8(b):
     assert split["resumed"] == 0 and not split["skipped"]
     sampling = Sampling(**settings["sampling"])  # every frame the CNN saw, counted by decoding the videos again
     decoded = sum(len(read_frames(v, sampling)) for v in sorted((demo / "videos" / "demo").rglob("*.mp4")))
-    chapter = nbformat.read(b["root"] / "book" / "executed" / "08_video_features.ipynb", as_version=4)
+    chapter = nbformat.read(b["root"] / "book" / "executed" / "09_video_features.ipynb", as_version=4)
     return {"frames_per_video": settings["sampling"]["num_frames"], "frame_size": settings["sampling"]["frame_size"],
             "cnn_batch": DEFAULT_BATCH, "scales": ", ".join(f"{s:g}" for s in scales),
             # timed inside the chapter's run, so within the chapter's own wall time (papermill's record)
@@ -483,7 +483,7 @@ def _chapter_8(b):
             "tail_ratio": (combined["original"][tail].mean() / combined["aligned"][tail].mean(), 1e-4)}
 
 
-# --- chapter 9: the real-features dataset, its run, the claims, the folds, the statistics ---------------------------
+# --- chapter 10: the real-features dataset, its run, the claims, the folds, the statistics ---------------------------
 
 def _h5(path: Path) -> dict:
     import h5py
@@ -803,7 +803,7 @@ def _chapter_9(b):
 
 EXPECTED = {"01_data": _chapter_1, "02_training": _chapter_2, "03_per_class_f1": _chapter_3,
             "04_animation_anomaly": _chapter_4, "05_ensemble_tta": _chapter_5, "06_experiments": _chapter_6,
-            "07_recipes": _chapter_7, "08_video_features": _chapter_8, "09_real_features": _chapter_9}
+            "07_recipes": _chapter_7, "09_video_features": _chapter_8, "10_real_features": _chapter_9}
 
 
 def _same(name, got, want):

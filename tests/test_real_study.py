@@ -1,4 +1,4 @@
-"""Chapter 9's pieces: leaving sources out, the claims' verdicts, the simulator against real statistics."""
+"""Chapter 10's pieces: leaving sources out, the claims' verdicts, the simulator against real statistics."""
 
 from collections import Counter
 

@@ -318,3 +318,20 @@ def frame_mosaic(frames: dict, title: str, cols: int = 8):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_accuracy_cost(axes, rows_by_data: dict[str, list[dict]], costs: dict[str, dict]) -> None:
+    """Macro-F1 (with its CI) of every family against its parameters and its inference videos/s, one marker style per
+    dataset: ``rows_by_data`` is ``{dataset: rows of vidstudy.study.families.compare}``, ``costs`` ``{family: ...}``."""
+    for ax, key, label in zip(axes, ("parameters", "inference videos/s"), ("parameters", "inference videos/s (this machine)")):
+        for (dataset, rows), marker in zip(rows_by_data.items(), "os^"):
+            rows = [r for r in rows if r["system"] in costs]
+            x = [costs[r["system"]][key] for r in rows]
+            f1 = np.array([r["ci"]["macro_f1"] for r in rows])
+            ax.errorbar(x, f1[:, 0], yerr=[f1[:, 0] - f1[:, 1], f1[:, 2] - f1[:, 0]], fmt=marker, capsize=3, label=dataset)
+            for xi, yi, r in zip(x, f1[:, 0], rows):
+                ax.annotate(r["system"], (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=8)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("macro-F1 (%), 95 % CI")
+    axes[0].legend(fontsize="small")

@@ -136,3 +136,16 @@ def ensure_run(config: RunConfig, data_dir, run_dir, p: Params) -> list[dict]:
     files = load_splits(data_dir, ("train", "val"))
     return train_ensemble(config, files["train"], files["val"], run_dir, resume=True, plots=False, quiet=True,
                           device=p.device, executor=executor(p))
+
+
+def real_clips(p: Params, device: str | None = None):
+    """``(folder, settings, frames per clip)`` of the book's real-features dataset, ``run_dir/realclips``, built by
+    ``vidstudy realclips`` on every CPU (reused when unchanged); ``smoke`` halves the clips, 1 to 2 s long, 4 frames."""
+    from ..executor import max_workers
+    from ..extraction import realclips
+
+    settings = realclips.Settings(scale=0.5, min_seconds=1.0, max_seconds=2.0) if p.smoke else realclips.Settings()
+    frames = 4 if p.smoke else 12
+    folder = Path(p.run_dir) / "realclips"
+    realclips.build(folder, settings, frames=frames, device=device or p.device, progress=False, workers=max_workers())
+    return folder, settings, frames
