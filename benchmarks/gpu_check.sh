@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The device checks, in one run of at most 8 minutes on a machine with a CUDA GPU:
+# The device checks, in one run of at most 9 minutes on a machine with a CUDA GPU:
 #   1. the CUDA tests (tests/test_device.py under pytest when it is installed, else the same checks inline);
 #   2. the training benchmark's bare model against train_single_model end to end, fp32 and bf16, with one member
 #      of the paper preset on paper-shaped data for a few epochs and the prediction of 5 members x 5 views;
 #   3. a short extraction (EfficientNet-Lite0 on the GPU), when the extract extra is installed;
+#   4. every model family's bare training and inference, bf16, at its CPU size and at its published size;
 # then one summary table. Logs go to $OUT (default: a temporary folder). On a machine without a CUDA GPU it
 # says so and exits 0.
 #
@@ -23,9 +24,9 @@ if [ "$DEVICE" = cuda ] && ! $PY -c "import sys, torch; sys.exit(0 if torch.cuda
     exit 0
 fi
 if [ "$DEVICE" = cuda ]; then
-    SHAPE=paper PRESETS=paper EPOCHS=3 LIMIT=100  # the limits add up to 7.3 minutes
+    SHAPE=paper PRESETS=paper EPOCHS=3 LIMIT=100 FAMILY_SIZES=cpu,published  # the limits add up to 8.3 minutes
 else
-    SHAPE=smoke PRESETS=cpu EPOCHS=1 LIMIT=300
+    SHAPE=smoke PRESETS=cpu EPOCHS=1 LIMIT=300 FAMILY_SIZES=cpu
 fi
 declare -A RESULT
 step() {  # step NAME SECONDS COMMAND...: run it under a time limit, its output in $OUT/NAME.log
@@ -97,6 +98,13 @@ else
     EXTRACT="the extract extra (PyAV, the Lite0 weights) is not installed"
 fi
 
+# 4. The model families.
+step families 60 $PY benchmarks/model_throughput.py --device "$DEVICE" --precision bf16 --sizes "$FAMILY_SIZES" \
+    --batches 2 --repeats 2
+ROWS='^\| [a-z]+ \| (cpu|published) \|'
+FAMILIES="$(grep -cE "$ROWS" "$OUT/families.log") family x size rows; slowest training: $(grep -E "$ROWS" \
+    "$OUT/families.log" | sort -t'|' -k6 -n | head -n 1 | cut -d'|' -f2,3,6 | tr -s ' ') videos/s"
+
 # The summary.
 ratio() { grep -m1 "train_single_model" "$OUT/$1.log" | grep -o "= [0-9]* % of the bare model's [0-9.]*" || echo "(no figure)"; }
 predict() { grep -m1 "predict" "$OUT/$1.log" | sed 's/^[a-z]*: //' || echo "(no figure)"; }
@@ -110,6 +118,7 @@ for precision in fp32 bf16; do
     printf '%-26s | %-26s | %s\n' "prediction, $precision" "${RESULT[train_$precision]}" "$(predict "train_$precision")"
 done
 printf '%-26s | %-26s | %s\n' "extraction" "${RESULT[extract]}" "$EXTRACT"
+printf '%-26s | %-26s | %s\n' "model families, bf16" "${RESULT[families]}" "$FAMILIES"
 failed=0
 for name in "${!RESULT[@]}"; do
     case "${RESULT[$name]}" in "rc 0,"*|skipped) ;; *) failed=1 ;; esac

@@ -24,7 +24,7 @@ def test_every_chapter_page_has_figures_and_tables(built):
     for name in ("book/intro", "book/methods", "book/reference", "book/python", "book/api"):
         assert (html_dir / f"{name}.html").exists(), name
     figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "04_animation_anomaly": 1, "05_ensemble_tta": 1,
-               "06_experiments": 2, "07_recipes": 3, "09_video_features": 3, "10_real_features": 4}
+               "06_experiments": 2, "07_recipes": 3, "08_models": 1, "09_video_features": 3, "10_real_features": 4}
     for chapter in toc_chapters():
         page = html_dir / "book" / "executed" / f"{chapter}.html"
         text = page.read_text()
@@ -38,6 +38,28 @@ def test_every_chapter_page_has_figures_and_tables(built):
         assert "Traceback" not in text and "injected-parameters" not in text, chapter
         assert str(root) not in text and "/tmp/" not in text, chapter  # no path of the build machine
     assert any("jupyter-book build" in line for line in log)
+
+
+def test_the_findings_page_shows_every_chapters_finding_and_links_to_it(built):
+    """Each finding of ``findings.PAGE`` is glued by its chapter and appears, word for word, on the rendered page with
+    a link to that chapter; the page lists exactly those."""
+    import ast
+    import html
+
+    from conftest import glued
+
+    from vidstudy.study import findings
+
+    root, _ = built
+    page = (root / "_build" / "html" / "book" / "findings.html").read_text()
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", page)))
+    source = (REPO / "book" / "findings.md").read_text()
+    assert re.findall(r"::finding_(\w+):s`", source) == [key for _, key in findings.PAGE]
+    for chapter, key in findings.PAGE:
+        sentence = ast.literal_eval(glued(root / "book" / "executed" / f"{chapter}.ipynb")[findings.PREFIX + key])
+        assert re.search(r"\d", sentence), key  # a number, not just words
+        assert re.sub(r"\s+", " ", sentence) in text, key
+        assert f'href="executed/{chapter}.html"' in page, chapter
 
 
 def test_the_book_command_reads_its_parameters_file(built):

@@ -210,6 +210,30 @@ def test_a_run_trained_on_the_gpu_predicts_on_the_cpu_and_back(smoke_dir, tmp_pa
 
 
 @cuda
+@pytest.mark.parametrize("arch", ["temporal", "meanpool", "dbof", "lstm", "netvlad", "nextvlad", "transformer"])
+def test_every_family_runs_on_the_gpu_as_on_the_cpu_and_trains_in_bf16(arch):
+    """No CPU-only operation in a forward pass: the GPU's fp32 logits are the CPU's; a bf16 step gives finite
+    gradients on the device."""
+    import copy
+
+    from vidstudy.models import build_model, family
+
+    torch.manual_seed(0)
+    model = build_model(family(arch).sized("cpu"), 32, 4).eval()
+    x, lengths = torch.randn(6, 20, 32), torch.tensor([20, 3, 11, 20, 1, 7])
+    x = x * (torch.arange(20)[None, :, None] < lengths[:, None, None])
+    gpu = copy.deepcopy(model).cuda()
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(x.cuda(), lengths.cuda()).cpu(), model(x, lengths), rtol=1e-3, atol=1e-3)
+    gpu.train()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logits = gpu(x.cuda(), lengths.cuda())
+    logits.float().logsumexp(1).mean().backward()
+    grads = [p.grad for p in gpu.parameters() if p.grad is not None]
+    assert grads and all(g.device.type == "cuda" and torch.isfinite(g).all() for g in grads)
+
+
+@cuda
 def test_gpu_feeding_modes_give_the_same_batches(smoke_dir):
     data = VideoDataset(load_splits(smoke_dir, ("val",))["val"])
     dev = torch.device("cuda")

@@ -76,6 +76,60 @@ def test_a_family_registered_elsewhere_trains_predicts_and_is_checked_through_th
     assert not (tmp_path / "bad").exists()
 
 
+TOY_MODULE = """
+from dataclasses import dataclass
+
+from torch import nn
+
+from vidstudy.models import blocks, register_model
+
+
+@dataclass
+class PluginConfig:
+    arch: str = "plugin"
+    width: int = 4
+
+
+class Plugin(nn.Module):
+    def __init__(self, feature_dim, width, num_classes):
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(feature_dim, width), nn.ReLU(), nn.Linear(width, num_classes))
+
+    def forward(self, features, lengths):
+        return self.head(blocks.masked_mean(features, blocks.valid_mask(lengths, features.shape[1])))
+
+
+@register_model("plugin", PluginConfig, ranges={"width": (1, 64, False, False)}, sizes={"cpu": {}, "published": {}})
+def build(cfg, feature_dim, num_classes):
+    return Plugin(feature_dim, cfg.width, num_classes)
+"""
+
+
+def test_a_family_in_a_module_of_ones_own_trains_through_the_vidstudy_command(smoke_dir, tmp_path):
+    import os
+
+    (tmp_path / "my_family.py").write_text(TOY_MODULE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "VIDSTUDY_MODELS": "my_family"}
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "vidstudy.cli", "train", str(smoke_dir), str(run), "--members", "1",
+                        "--epochs", "1", "--quiet", "--set", "model.arch=plugin", "--set", "model.width=9"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((run / "config.json").read_text())["model"] == {"arch": "plugin", "width": 9}
+    r = subprocess.run([sys.executable, "-m", "vidstudy.cli", "evaluate", str(run), "--bootstrap", "20"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "vidstudy.cli", "models"], capture_output=True, text=True, env=env)
+    assert "plugin:" in r.stdout
+    env["VIDSTUDY_MODELS"] = "no_such_family_module"
+    r = subprocess.run([sys.executable, "-m", "vidstudy.cli", "train", str(smoke_dir), str(tmp_path / "x"),
+                        "--set", "model.arch=plugin"], capture_output=True, text=True, env=env)
+    assert r.returncode != 0 and r.stderr.strip().splitlines()[-1].startswith(
+        "vidstudy: error: VIDSTUDY_MODELS names the module 'no_such_family_module', which cannot be imported")
+    assert not (tmp_path / "x").exists()
+
+
 def _old_run(name, smoke_dir, tmp_path):
     """A copy of an old run whose data record names this session's smoke files (the same simulated data)."""
     run = tmp_path / name

@@ -110,6 +110,31 @@ def _cmd_probe(args) -> None:
               f"per-class F1: {per}")
 
 
+def _models_args(m) -> None:
+    m.add_argument("--feature-dim", type=int, default=256, help="D to count parameters at (default 256, the default data's)")
+
+
+def _cmd_models(args) -> None:
+    import dataclasses
+
+    import torch
+
+    from .errors import ParameterError
+    from .models import build_model, count_parameters, family, list_models
+
+    if args.feature_dim < 1:
+        raise ParameterError(f"--feature-dim must be at least 1, got {args.feature_dim}.")
+    for arch in list_models():
+        fam = family(arch)
+        print(f"{arch}: {fam.summary}")
+        for size in ("cpu", "published"):
+            cfg = fam.sized(size)
+            with torch.device("meta"):  # counted without allocating the weights
+                n = count_parameters(build_model(cfg, args.feature_dim, 4))
+            fields = ", ".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)[1:])
+            print(f"  {size:<9} {n / 1e6:8.2f} M parameters at D={args.feature_dim}  {fields}")
+
+
 def _train_args(t) -> None:
     t.add_argument("data_dir", type=Path)
     t.add_argument("run_dir", type=Path)
@@ -290,6 +315,7 @@ COMMANDS = {
     "simulate": ("write the simulated train/val/test feature files", _simulate_args, _cmd_simulate),
     "inspect": ("validate a feature file and print a summary", _inspect_args, _cmd_inspect),
     "probe": ("logistic-regression probe on video-level features (the floor to beat)", _probe_args, _cmd_probe),
+    "models": ("list the model families (--set model.arch=NAME), their fields and sizes", _models_args, _cmd_models),
     "train": ("train the seed ensemble on DATA_DIR's train/val files into RUN_DIR", _train_args, _cmd_train),
     "predict": ("run every member over every TTA view of val and test into RUN_DIR/predictions", _predict_args,
                 _cmd_predict),

@@ -127,7 +127,7 @@ class RunConfig:
 
 #: The valid range of every numeric config field outside ``model``: ``(low, high, low is open, high is open)``; for
 #: a tuple field, of each item. A value outside it (NaN and infinities included) is refused before anything is
-#: written. The ``model`` fields' ranges are their family's (:func:`model_ranges`). The README's "Valid values"
+#: written. The ``model`` fields' ranges are their family's (:func:`vidstudy.config.model_ranges`). The README's "Valid values"
 #: tables list the same ranges.
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "members": (1, 1000, False, False),

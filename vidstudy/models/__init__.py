@@ -9,7 +9,8 @@ and ``lstm`` (YouTube-8M's starter models), ``netvlad`` (+ Context Gating), ``ne
 
 import importlib
 
-#: The families in the order they register (and :func:`list_models` lists them): the study's model first.
+#: The families in the order they register (and :func:`~vidstudy.models.registry.list_models` lists them): the
+#: study's model first.
 FAMILIES = ("temporal", "meanpool", "dbof", "lstm", "netvlad", "nextvlad", "transformer")
 for _name in FAMILIES:
     importlib.import_module(f"{__name__}.{_name}")

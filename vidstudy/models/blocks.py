@@ -67,6 +67,7 @@ class MaskedAttentionPool(nn.Module):
                                    nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, D]``, ``mask [B, T]`` -> ``[B, D]``."""
         return attention_pool(self.score(x).squeeze(-1), x, mask)
 
 
@@ -87,6 +88,7 @@ class ContextGating(nn.Module):
         self.norm = nn.BatchNorm1d(dim) if batch_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, D]`` -> gated ``[B, D]``."""
         return x * torch.sigmoid(self.norm(self.gate(x)))
 
 
@@ -101,6 +103,7 @@ class SEGating(nn.Module):
         self.excite = nn.Linear(inner, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, D]`` -> gated ``[B, D]``."""
         return x * torch.sigmoid(self.excite(self.squeeze(x)))
 
 

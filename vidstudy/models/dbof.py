@@ -46,6 +46,7 @@ class DBoF(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         mask = valid_mask(lengths.to(features.device), features.shape[1])
         x = masked_batch_norm(self.input_norm, features, mask)
         clusters = F.relu6(masked_batch_norm(self.cluster_norm, self.cluster(x), mask))

@@ -39,6 +39,7 @@ class FinalStateLSTM(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         out = self.lstm(features)[0]
         last = (lengths.to(out.device).long() - 1).clamp(min=0)[:, None, None].expand(-1, 1, out.shape[-1])
         return self.classifier(self.dropout(out.gather(1, last).squeeze(1)))

@@ -29,6 +29,7 @@ class MeanPoolClassifier(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         return self.head(masked_mean(features, valid_mask(lengths.to(features.device), features.shape[1])))
 
 

@@ -45,6 +45,7 @@ class NetVLADPool(nn.Module):
         return torch.softmax(masked_batch_norm(self.assign_norm, self.assign(x), mask), dim=-1) * mask.unsqueeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, D]``, ``mask [B, T]`` -> the L2-normalised VLAD vector ``[B, K * D]``."""
         return F.normalize(vlad(self.assignment(x, mask), x, self.centres).flatten(1), p=2, dim=1)
 
 
@@ -63,6 +64,7 @@ class NetVLAD(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         mask = valid_mask(lengths.to(features.device), features.shape[1])
         pooled = self.pool(masked_batch_norm(self.input_norm, features, mask), mask)
         hidden = self.gating(F.relu6(self.hidden_norm(self.hidden(pooled))))

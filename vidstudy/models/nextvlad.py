@@ -61,6 +61,7 @@ class NeXtVLADPool(nn.Module):
         return torch.softmax(logits, dim=-1) * attention.unsqueeze(-1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x [B, T, D]``, ``mask [B, T]`` -> the intra-normalised aggregate ``[B, K * expansion * D / groups]``."""
         x = self.expand(x)
         b, t, _ = x.shape
         weights = self.assignment(x, mask).reshape(b, t * self.groups, self.clusters)
@@ -83,6 +84,7 @@ class NeXtVLAD(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         mask = valid_mask(lengths.to(features.device), features.shape[1])
         pooled = self.pool_norm(self.pool(features, mask))
         hidden = self.gating(self.hidden_norm(self.hidden(self.dropout(pooled))))

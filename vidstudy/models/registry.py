@@ -11,15 +11,19 @@ A family registers itself with :func:`register_model` in its own module::
     def build_toy(cfg, feature_dim, num_classes):
         return Toy(feature_dim, cfg.width, num_classes)
 
-after which ``--set model.arch=toy --set model.width=16`` trains it, :func:`build_model` builds it from a
-run's config and checkpoint, and nothing else changes. A family's config holds its own fields (``arch`` first);
-a run's ``model`` section is one family's config. Sizes other than the config's defaults (the published one, the
-chapters' choices) are named in ``sizes``; ``legacy`` lists keys of older configs the family accepts and drops.
+after which (in the ``vidstudy`` command: once the module is named in the ``VIDSTUDY_MODELS`` environment variable,
+:data:`~vidstudy.models.registry.PLUGINS_ENV`) ``--set model.arch=toy --set model.width=16`` trains it,
+:func:`build_model` builds it from a run's config and checkpoint, and nothing else changes. A family's config holds
+its own fields (``arch`` first); a run's ``model`` section is one family's config. Sizes other than the config's
+defaults (the published one, the chapters' choices) are named in ``sizes``; ``legacy`` lists keys of older configs
+the family accepts and drops.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -55,6 +59,23 @@ class Family:
 
 
 _FAMILIES: dict[str, Family] = {}
+_PLUGINS_LOADED: set[str] = set()
+
+#: The environment variable naming modules (comma-separated, importable) that register families of their own; they are
+#: imported the first time a family is looked up, so the ``vidstudy`` command and its workers know them.
+PLUGINS_ENV = "VIDSTUDY_MODELS"
+
+
+def load_plugins() -> None:
+    """Import the modules :data:`PLUGINS_ENV` names (once each); one that cannot be imported is a
+    :class:`~vidstudy.errors.ParameterError` naming it."""
+    for name in (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",")):
+        if name and name not in _PLUGINS_LOADED:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:
+                raise ParameterError(f"{PLUGINS_ENV} names the module {name!r}, which cannot be imported: {exc}.") from None
+            _PLUGINS_LOADED.add(name)
 
 
 def register_model(arch: str, config: type, *, ranges: dict[str, Bounds] | None = None, check: Callable | None = None,
@@ -79,11 +100,14 @@ def register_model(arch: str, config: type, *, ranges: dict[str, Bounds] | None 
 
 def list_models() -> list[str]:
     """The registered families' names, in the order they registered."""
+    load_plugins()
     return list(_FAMILIES)
 
 
 def family(arch: str, where: str = "model.arch") -> Family:
     """The family ``arch``, or a :class:`~vidstudy.errors.ParameterError` naming ``where`` and the known ones."""
+    if arch not in _FAMILIES:
+        load_plugins()
     if arch not in _FAMILIES:
         raise ParameterError(f"{where} must be one of {', '.join(_FAMILIES)}, got {arch!r}.")
     return _FAMILIES[arch]

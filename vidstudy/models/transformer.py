@@ -59,6 +59,7 @@ class MaskedTransformer(nn.Module):
         xavier_init(self)
 
     def forward(self, features: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``features [B, T, D]`` (zero-padded), ``lengths [B]`` -> logits ``[B, C]``."""
         steps = features.shape[1]
         mask = valid_mask(lengths.to(features.device), steps)
         x = self.input_proj(features) + sinusoids(steps, self.classifier.in_features, features.device)

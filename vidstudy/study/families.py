@@ -3,10 +3,11 @@
 Rules, the same for every family: the chapters' recipe (the ``cpu`` preset's training, or ``paper``'s on a GPU),
 ``MEMBERS`` seeds from the chapter's ``seed_base``, the preset's epoch budget with early stopping on validation
 macro-F1, and a soft vote over the members. Each family's size and learning rate are chosen on validation only:
-every candidate of :func:`candidates` (two sizes, ``small`` = the family's CPU size and ``large`` = about twice its
-width, times the learning rates ``LRS``; at the ``paper`` scale the published size times ``LRS``) trains one seed
-on a class-stratified subset of ``SELECTION_VIDEOS`` training videos for ``SELECTION_EPOCHS`` epochs, and the
-candidate with the best validation macro-F1 is the family's (:func:`select`); the test split plays no part.
+every candidate of :func:`candidates` (two sizes, ``cpu`` = the family's CPU size and ``half`` = about half its
+width (a family without a ``HALF`` entry has only the first), times the learning rates ``LRS``; at the ``paper``
+scale the published size where it fits ``MAX_PARAMETERS``, times ``LRS``) trains one seed on a class-stratified
+subset of ``SELECTION_VIDEOS`` training videos for ``SELECTION_EPOCHS`` epochs, and the candidate with the best
+validation macro-F1 is the family's (:func:`select`); the test split plays no part.
 
 Two datasets: the simulated default data (its test videos resampled), and the real features of ``realclips``,
 where every source is held out once by the leave-sources-out folds of :mod:`~vidstudy.study.crosssource` and each
@@ -14,7 +15,7 @@ family's fold ensembles predict the sources they never saw (:func:`held_out`); t
 family's macro-F1 difference from the study's model (``temporal``) is a paired bootstrap with Holm's adjustment
 over the families and probes of one dataset (:func:`compare`), judged as :func:`vidstudy.study.claims.verdict`
 judges a claim. Cost (:func:`costs`): parameters, training seconds per epoch (the members' own wall time, side by
-side on the chapter's executor) and inference videos/s (one member over the test split, timed here).
+side on the chapter's executor) and inference videos/s (one member over a split, timed here).
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import load_model
+from ..checkpoint import best_path, load_model
 from ..config import RunConfig, build
 from ..data import VideoDataset
 from ..device import resolve_device
 from ..feeding import Feed
 from ..metrics import bootstrap_ci, holm, paired_comparison
-from ..models import count_parameters, list_models
+from ..models import build_model, count_parameters, family, list_models
 from ..predictions import build_predictions, is_current, load_predictions
 from ..probe import PROBES, run_probe
 from ..runs import member_dir, read_summary
@@ -41,26 +42,45 @@ from .crosssource import fold_files, folds, pooled
 from .recipes import training_subset
 
 MEMBERS = 2  # seeds per family
-LRS = (1e-3, 3e-3)
+LRS = (1e-3, 2e-3)  # the cpu preset's and half of it
 SELECTION_VIDEOS = 600
 SELECTION_EPOCHS = 5
 REFERENCE = "temporal"  # the study's model
-# The large candidate of each family: about twice the CPU size's width.
-LARGE = {"temporal": {"hidden_dim": 128, "head_dims": (128, 64)}, "meanpool": {"hidden_dim": 256},
-         "dbof": {"cluster_size": 512, "hidden_dim": 256}, "lstm": {"hidden_dim": 128},
-         "netvlad": {"clusters": 32, "hidden_dim": 256}, "nextvlad": {"clusters": 32, "hidden_dim": 256},
-         "transformer": {"hidden_dim": 128, "ff_dim": 256}}
+MAX_PARAMETERS = 100_000_000  # at the paper scale, the published sizes that fit this many parameters
+# The half candidate of each family: about half the CPU size's width (the CPU size is the largest two cores afford).
+HALF = {"temporal": {"hidden_dim": 32, "head_dims": (32, 16)}, "meanpool": {"hidden_dim": 32},
+        "dbof": {"cluster_size": 128, "hidden_dim": 64}, "lstm": {"hidden_dim": 32},
+        "netvlad": {"clusters": 8, "hidden_dim": 64}, "nextvlad": {"clusters": 8, "hidden_dim": 64},
+        "transformer": {"hidden_dim": 32, "ff_dim": 64}}
 
 
 def _sets(values: dict) -> list[str]:
     return [f"model.{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in values.items()]
 
 
-def candidates(preset: str = "cpu") -> list[dict]:
-    """``{"family", "size", "lr", "fields"}`` of every candidate: per family, each size times each of ``LRS``."""
-    sizes = {"published": {}} if preset == "paper" else {"small": {}, "large": None}
-    return [{"family": arch, "size": size, "lr": lr, "fields": LARGE.get(arch, {}) if fields is None else fields}
-            for arch in list_models() for size, fields in sizes.items() for lr in LRS]
+def published_fit(arch: str, feature_dim: int, limit: int = MAX_PARAMETERS) -> dict:
+    """The fields of ``arch``'s published size at ``feature_dim``, its clusters halved until the model holds at most
+    ``limit`` parameters (NetVLAD's 256 clusters hold 335 M weights at D=1280); ``{}`` when it fits as published."""
+    fam = family(arch)
+    fields: dict = {}
+    while True:
+        with torch.device("meta"):
+            n = count_parameters(build_model(fam.sized("published", **fields), feature_dim, 4))
+        key = next((k for k in ("clusters", "cluster_size") if k in fam.fields()), None)
+        if n <= limit or key is None:
+            return fields
+        fields[key] = max(1, getattr(fam.sized("published", **fields), key) // 2)
+
+
+def candidates(preset: str = "cpu", feature_dim: int = 256) -> list[dict]:
+    """``{"family", "size", "lr", "fields"}`` of every candidate: per family, each size times each of ``LRS`` (at the
+    ``paper`` scale the published size, fitted to ``feature_dim`` by :func:`vidstudy.study.families.published_fit`)."""
+    rows = []
+    for arch in list_models():
+        sizes = ({"published": published_fit(arch, feature_dim)} if preset == "paper"
+                 else {**({"half": HALF[arch]} if arch in HALF else {}), "cpu": {}})
+        rows += [{"family": arch, "size": size, "lr": lr, "fields": fields} for size, fields in sizes.items() for lr in LRS]
+    return rows
 
 
 def family_config(candidate: dict, preset: str, members: int, epochs: int | None, seed_base: int) -> RunConfig:
@@ -80,7 +100,7 @@ def select(files: dict, study_dir, preset: str = "cpu", seed_base: int = 42, dev
     its family on validation)."""
     folder = Path(study_dir) / "selection"
     subset = training_subset(files["train"], folder, videos)
-    rows = candidates(preset)
+    rows = candidates(preset, files["train"].feature_dim)
     runs = [folder / f"{r['family']}-{r['size']}-lr{r['lr']:g}" for r in rows]
     train_ensembles([Ensemble(family_config(r, preset, 1, epochs, seed_base), subset, files["val"], run)
                      for r, run in zip(rows, runs)], resume=True, plots=False, quiet=True, device=device, executor=executor)
@@ -118,9 +138,10 @@ def member_probs(run) -> np.ndarray:
 
 def held_out(real_data, study_dir, configs: dict[str, RunConfig], seed: int = 0, device: str = "auto",
              executor=None) -> dict:
-    """Each family's ensemble trained per leave-sources-out fold of ``real_data`` (all folds and families as one batch);
-    returns ``{"labels", "sources", "probs": {family: [M, N, C]}, "train": [fold train files], "test_rows": ...}`` over
-    the held-out clips of every fold (each source as predicted by the fold that held it out)."""
+    """Each family's ensemble trained per leave-sources-out fold of ``real_data`` into ``study_dir/fold_K/{family}``
+    (all folds and families as one batch); returns ``{"labels", "sources", "probs": {family: [M, N, C]},
+    "probes": {kind: predicted classes}}`` over the held-out clips of every fold, each source as predicted by the fold
+    that held it out (the probes fitted on that fold's training clips)."""
     pool = pooled(real_data)
     held = folds(pool["sources"], pool["labels"], seed=seed)
     fold_dirs = [Path(study_dir) / f"fold_{k}" for k in range(len(held))]
@@ -162,10 +183,10 @@ def compare(labels, predictions: dict[str, np.ndarray], num_classes: int, groups
     return rows
 
 
-def inference_rate(run, test_file, device: str = "cpu", batch_size: int = 64, repeats: int = 3) -> float:
+def inference_rate(run, test_file, device: str = "cpu", batch_size: int = 64, repeats: int = 2) -> float:
     """Videos/s of member 0 of ``run`` over every video of ``test_file`` (eval forwards, batches of ``batch_size``;
     the best of ``repeats`` passes after a warm-up)."""
-    model, _ = load_model(member_dir(run, 0) / "best.pt", resolve_device(device))
+    model, _ = load_model(best_path(member_dir(run, 0)), resolve_device(device))
     batches = list(Feed(VideoDataset(test_file), next(model.parameters()).device).batches(batch_size))
     best = float("inf")
     with torch.no_grad():
@@ -179,10 +200,10 @@ def inference_rate(run, test_file, device: str = "cpu", batch_size: int = 64, re
 
 
 def costs(runs: dict, test_file, device: str = "cpu") -> dict[str, dict]:
-    """``{family: {"parameters", "train s/epoch", "inference videos/s"}}``."""
+    """``{family: {"parameters", "train s/epoch", "inference videos/s"}}`` (inference timed over ``test_file``)."""
     out = {}
     for arch, run in runs.items():
-        model, _ = load_model(member_dir(run, 0) / "best.pt")
+        model, _ = load_model(best_path(member_dir(run, 0)))
         summaries = [read_summary(member_dir(run, i)) for i in range(MEMBERS)]
         out[arch] = {"parameters": count_parameters(model),
                      "train s/epoch": float(np.mean([s["wall_time_s"] / s["epochs_run"] for s in summaries])),
