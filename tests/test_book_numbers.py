@@ -415,9 +415,9 @@ def _chapter_6(b):
               for size in (len(labels), FORMER_TEST_SIZE)}
     up = [n for n in survivors if gains[n] > 0]
     down = [n for n in survivors if gains[n] < 0]
-    named = lambda names: f" ({', '.join(names)})" if names else ""  # noqa: E731
-    finding = (f"Of the {len(preds)} improvement experiments, {len(up)} improve the ensemble{named(up)} and {len(down)} "
-               f"make it worse{named(down)} after Holm's adjustment; the largest gain, {best}'s, is "
+    listed = lambda names: f", {_and(names)}," if names else ""  # noqa: E731
+    finding = (f"Of the {len(preds)} improvement experiments, after Holm's adjustment {len(up)} improve the ensemble"
+               f"{listed(up)} and {len(down)} make it worse{listed(down)}; the largest gain, {best}'s, is "
                f"{_ci_text(_paired(labels, base, preds[best], c)['ci'], True)} points (Holm-adjusted p {adjusted[best]:.3f}).")
     return {"finding_experiments": finding,
             "animation_boost": f"{ANIMATION_BOOST:g}", "best_experiment": best, "best_experiment_gain": gains[best],
@@ -494,10 +494,12 @@ def _chapter_7(b):
                attempt_collapse_rate=100 * stayed / len(tried), attempt_collapsed_members=entered,
                attempt_epochs_collapsed_max=max(sum(1 for lost in h["collapsed_classes"] if lost) for _, h in tried),
                attempt_member_seconds=np.mean([s["wall_time_s"] for s, _ in tried]),
-               finding_collapse_attempt=("it did not reproduce the collapsed state at all" if entered == 0 else
+               attempt_verdict=("it did not reproduce the collapsed state at all" if entered == 0 else
                                 "it reproduced the collapsed state during training, but not the failure to leave it"
                                 if stayed == 0 else f"it reproduced the failure: {stayed} member(s) were still "
                                                     f"collapsed at their best checkpoint"))
+    out["finding_collapse_attempt"] = (f"Given the original's recipe at the paper model's depth, the attempt to reproduce "
+                                       f"its collapse: {out['attempt_verdict']}.")
     assert (out["attempt_layers"], out["attempt_heads"], out["attempt_head"]) == (4, 12, "768-512-256")  # the paper model
     return out
 
@@ -531,8 +533,9 @@ def _family_sentence(rows: list[dict], dataset: str) -> str:
     text += ", and it is the study's model" if best["name"] == "temporal" else ""
     by = {v: [r["name"] for r in rows if r.get("verdict") == v] for v in ("better", "worse", "not resolved")}
     parts = ([f"{_and(by['better'])} beat{'s' if len(by['better']) == 1 else ''} the study's model"] if by["better"] else []) \
-        + ([f"{_and(by['worse'])} {'is' if len(by['worse']) == 1 else 'are'} worse than it"] if by["worse"] else []) \
-        + ([f"{_and(by['not resolved'])} cannot be told apart from it"] if by["not resolved"] else [])
+        + ([f"{_and(by['worse'])} {'is' if len(by['worse']) == 1 else 'are'} worse than the study's model"]
+           if by["worse"] else []) \
+        + ([f"{_and(by['not resolved'])} cannot be told apart from the study's model"] if by["not resolved"] else [])
     return text + ". After Holm's adjustment (at 0.05), " + "; ".join(parts) + "." if parts else text + "."
 
 
@@ -581,6 +584,23 @@ def _chapter_8(b):
                    and _json(selection[n] / "config.json")["train"]["lr"] == cfg["train"]["lr"] for n in mine), f
     some = next(iter(selection.values()))
     first = _json(some / "config.json")
+    edge = []
+    for f in FAMILIES:  # the chosen candidate at the grid's largest size (the family's CPU size) and highest rate
+        mine = {n: _json(selection[n] / "config.json") for n in selection if n.startswith(f + "-")}
+        top_lr = max(cfg["train"]["lr"] for cfg in mine.values())
+        order = sorted(mine, key=lambda n: (n.startswith(f"{f}-cpu-"), mine[n]["train"]["lr"]))  # the grid's order
+        pick = max(order, key=lambda n: val[n])  # the first of the best, as the grid is searched
+        if pick.startswith(f"{f}-cpu-") and mine[pick]["train"]["lr"] == top_lr:
+            edge.append(f)
+    if not edge:
+        edge_text = (f"None of the {len(FAMILIES)} families chose the edge of the grid (its largest size and highest "
+                     f"learning rate), so the search does not bound them.")
+    else:
+        who = "all of them, the study's model among them" if len(edge) == len(FAMILIES) else _and(edge)
+        edge_text = (f"{len(edge)} of the {len(FAMILIES)} families ({who}) chose the largest size and the highest learning "
+                     f"rate on offer, the edge of the grid: there the grid, not the data, bounds them, and with more CPU "
+                     f"time (or on a GPU, at the published sizes) a wider search could raise them. The comparisons below "
+                     f"are between families at the same bound.")
     data = {s: _h5(b["data"] / f"{s}_features_multiscale.h5") for s in ("train", "test")}
     preds = {f: _store(study / f, "test")["original"].mean(0).argmax(1) for f in FAMILIES}
     preds.update({f"{k} probe": _probe_pred(data["train"], data["test"], k) for k in ("mean", "temporal")})
@@ -604,7 +624,7 @@ def _chapter_8(b):
                                                                 for p in selection.values()})),
             "fam_selection_videos": len(FeatureFile(_json(some / "data.json")["files"]["train"]["path"])),
             "fam_selection_epochs": first["train"]["epochs"], "fam_sim_test": len(y), "fam_comparisons": len(preds) - 1,
-            "fam_fastest": OneOf(FAMILIES), "fam_fastest_ratio": Between(1.0, 1e7),
+            "fam_fastest": OneOf(FAMILIES), "fam_fastest_ratio": Between(1.0, 1e7), "fam_edge": edge_text,
             "fam_real_sources": len(set(real_src)), "fam_real_clips": len(ry),
             "finding_model_simulated": _family_sentence(sim, "the simulated data"),
             "finding_model_real": _family_sentence(real, "held-out real sources"),

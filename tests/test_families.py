@@ -268,7 +268,7 @@ def test_arch_overrides_come_first_and_take_the_presets_size():
         build("cpu", overrides=["model.arch=netvlad", "model.clusters=0"])
 
 
-def test_a_family_rule_on_the_feature_dimension_is_refused_before_anything_is_written(smoke_dir, tmp_path):
+def test_a_family_rule_on_the_feature_dimension_is_refused_in_one_line_and_leaves_no_run(smoke_dir, tmp_path):
     r = run_cli("train", smoke_dir, tmp_path / "run", "--set", "model.arch=nextvlad", "--set", "model.groups=7")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines()[-1].endswith("model.groups (7) must divide model.expansion times the feature "

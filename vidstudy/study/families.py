@@ -226,9 +226,9 @@ def verdict_sentence(rows: list[dict], dataset: str) -> str:
     if better:
         parts.append(f"{_names(better)} beat{'s' if len(better) == 1 else ''} the study's model")
     if worse:
-        parts.append(f"{_names(worse)} {'is' if len(worse) == 1 else 'are'} worse than it")
+        parts.append(f"{_names(worse)} {'is' if len(worse) == 1 else 'are'} worse than the study's model")
     if open_:
-        parts.append(f"{_names(open_)} cannot be told apart from it")
+        parts.append(f"{_names(open_)} cannot be told apart from the study's model")
     return (lead + ". After Holm's adjustment (at " + f"{ALPHA:g}" + "), " + "; ".join(parts) + "."
             if parts else lead + ".")
 
@@ -294,3 +294,27 @@ def recommendation(rows_by_data: dict[str, list[dict]], cost: dict[str, dict]) -
                  " Its lead over the study's model is not significant on either dataset, so the choice between them is "
                  "one of cost.")
     return text
+
+
+def at_grid_edge(rows: list[dict]) -> list[str]:
+    """The families whose chosen candidate (rows of :func:`select`) has the grid's largest size and highest learning
+    rate: the search's bound, not the data, stopped them."""
+    out = []
+    for arch in dict.fromkeys(r["family"] for r in rows):
+        mine = [r for r in rows if r["family"] == arch]
+        pick = next(r for r in mine if r["chosen"])
+        if pick["size"] == mine[-1]["size"] and pick["lr"] == max(r["lr"] for r in mine):
+            out.append(arch)
+    return out
+
+
+def edge_sentence(edge: list[str], n: int) -> str:
+    """What :func:`at_grid_edge` says about the search, in a sentence."""
+    if not edge:
+        return (f"None of the {n} families chose the edge of the grid (its largest size and highest learning rate), so "
+                f"the search does not bound them.")
+    who = "all of them, the study's model among them" if len(edge) == n else _names(edge)
+    return (f"{len(edge)} of the {n} families ({who}) chose the largest size and the highest learning rate on offer, the "
+            f"edge of the grid: there the grid, not the data, bounds them, and with more CPU time (or on a GPU, at the "
+            f"published sizes) a wider search could raise them. The comparisons below are between families at the same "
+            f"bound.")

@@ -66,14 +66,17 @@ def experiments(exps: list[dict]) -> str:
     up = [e["name"] for e in changed if e["vs_baseline"]["macro_f1_diff"][0] > 0]
     down = [e["name"] for e in changed if e["vs_baseline"]["macro_f1_diff"][0] < 0]
     best = max(exps, key=lambda e: e["vs_baseline"]["macro_f1_diff"][0])
-    return (f"Of the {len(exps)} improvement experiments, {len(up)} improve the ensemble{_named(up)} and {len(down)} "
-            f"make it worse{_named(down)} after Holm's adjustment; the largest gain, {best['name']}'s, is "
+    return (f"Of the {len(exps)} improvement experiments, after Holm's adjustment {len(up)} improve the ensemble"
+            f"{_listed(up)} and {len(down)} make it worse{_listed(down)}; the largest gain, {best['name']}'s, is "
             f"{ci(best['vs_baseline']['macro_f1_diff'], signed=True)} points (Holm-adjusted p "
             f"{best['vs_baseline']['holm']['macro_f1_p_value']:.3f}).")
 
 
-def _named(names: list[str]) -> str:
-    return f" ({', '.join(names)})" if names else ""
+def _listed(names: list[str]) -> str:
+    """", A and B," after a count (nothing for none)."""
+    if not names:
+        return ""
+    return ", " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) + ","
 
 
 def recipe(summary) -> str:
@@ -82,6 +85,11 @@ def recipe(summary) -> str:
     return (f"The original recipe collapsed {100 * o['collapse rate']:.0f} % of its seeds and this project's "
             f"{100 * i['collapse rate']:.0f} %; the original took {o['time to 95% (s)'] / i['time to 95% (s)']:.1f} times "
             f"as long to reach 95 % of its best validation score.")
+
+
+def collapse_attempt(verdict: str) -> str:
+    """The attempt to reproduce the original's collapse (chapter 7; ``verdict`` is the chapter's clause)."""
+    return f"Given the original's recipe at the paper model's depth, the attempt to reproduce its collapse: {verdict}."
 
 
 def held_out(held, in_source) -> str:
