@@ -266,7 +266,8 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [f"vidstudy: error: {tmp_path / 'missing'}: video folder does not exist."]
     assert main(["extract", str(tmp_path), str(tmp_path / "out"), "--backbone", "nomodule"]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "vidstudy: error: --backbone must be MODULE:FACTORY (a function returning a backbone), got 'nomodule'."]
+        "vidstudy: error: --backbone must be efficientnet-lite0 or MODULE:FACTORY (a function returning a backbone), "
+        "got 'nomodule'."]
     assert not (tmp_path / "out").exists()
 
 

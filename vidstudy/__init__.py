@@ -15,7 +15,17 @@ The flat core, which every stage shares (dependencies point down this list's gro
   ``evaluate`` (``vidstudy evaluate``), ``results`` (``results.json``'s schema), ``viz`` (figures);
 - ``cli`` (the ``vidstudy`` command).
 
-The stages: ``extraction`` (videos to feature files) and ``study`` (what the book's chapters need).
+The stages: ``extraction`` (videos to feature files), ``inference`` (a trained run applied to video files:
+``vidstudy classify``, also ``vidstudy.classify``) and ``study`` (what the book's chapters need).
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``vidstudy.classify``: :func:`vidstudy.inference.classify.classify`, imported when first used."""
+    if name == "classify":
+        from .inference.classify import classify
+
+        return classify
+    raise AttributeError(f"module 'vidstudy' has no attribute {name!r}")

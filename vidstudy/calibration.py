@@ -55,3 +55,32 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
 def probs_as_logits(probs: np.ndarray) -> np.ndarray:
     """Log-probabilities, used as logits for combined predictions (e.g. an ensemble's mean)."""
     return np.log(np.clip(probs, 1e-12, None))
+
+
+def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Combined probabilities (a vote's mean) scaled by ``temperature``: ``softmax(log p / T)``."""
+    return softmax(probs_as_logits(probs), temperature)
+
+
+def fit_confidence_threshold(confidence: np.ndarray, correct: np.ndarray, target: float) -> float | None:
+    """The lowest confidence ``t`` at which the predictions with confidence at least ``t`` are right at least
+    ``target`` of the time (fitted on validation: the most predictions called confident at that accuracy); ``None``
+    when no ``t`` reaches ``target``."""
+    conf, right = np.asarray(confidence, np.float64), np.asarray(correct, bool)
+    if not 0 < target <= 1 or conf.shape != right.shape or conf.ndim != 1:
+        raise ValueError(f"confidence and correct must be two [N] arrays and 0 < target <= 1, got {conf.shape}, "
+                         f"{right.shape} and {target}.")
+    order = np.argsort(-conf, kind="stable")
+    conf, right = conf[order], right[order]
+    last = np.r_[conf[1:] != conf[:-1], True]  # the end of each run of equal confidences: a threshold takes it whole
+    accuracy = np.cumsum(right) / np.arange(1, len(right) + 1)
+    ok = np.flatnonzero(last & (accuracy >= target))
+    return float(conf[ok[-1]]) if ok.size else None
+
+
+def coverage_accuracy(confidence: np.ndarray, correct: np.ndarray, threshold: float | None) -> dict:
+    """The share of predictions at or above ``threshold`` (``None``: none) and their accuracy (``None`` when none)."""
+    conf, right = np.asarray(confidence, np.float64), np.asarray(correct, bool)
+    kept = np.zeros(len(conf), bool) if threshold is None else conf >= threshold
+    return {"coverage": float(kept.mean()) if len(conf) else 0.0,
+            "accuracy": float(right[kept].mean()) if kept.any() else None, "count": int(kept.sum())}

@@ -238,8 +238,8 @@ def _extract_args(ex) -> None:
     ex.add_argument("--clip-width", type=float, default=0.2, help="length of each clip as a fraction of the video")
     ex.add_argument("--no-multiscale", action="store_true", help="store the frame features as they are")
     ex.add_argument("--splits", nargs="+", help="split folders to extract (default: all)")
-    ex.add_argument("--backbone", metavar="MODULE:FACTORY",
-                    help="a function taking device= and returning a backbone (default: built-in EfficientNet-Lite0)")
+    ex.add_argument("--backbone", metavar="NAME|MODULE:FACTORY",
+                    help="efficientnet-lite0 (the default) or a function taking device= and returning a backbone")
     _device_option(ex, "the backbone")
     ex.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
     ex.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
@@ -258,8 +258,9 @@ def _cmd_extract(args) -> None:
     backbone = None
     if args.backbone is not None:  # a given backbone is built here, on a device this machine has
         from .device import resolve_device
+        from .extraction.backbone import backbone_from_spec
 
-        backbone = _load_backbone(args.backbone, str(resolve_device(args.device)))
+        backbone = backbone_from_spec(args.backbone, resolve_device(args.device))
     t0 = time.perf_counter()
     report = extract(args.video_dir, args.out_dir, backbone=backbone,
                      device=device, sampling=sampling, multiscale=not args.no_multiscale, splits=args.splits or None,
@@ -269,6 +270,59 @@ def _cmd_extract(args) -> None:
         print(f"{split}: {r['videos_written']} of {r['videos_found']} videos -> {r['file']} ({state}; "
               f"{len(r['skipped'])} skipped)")
     print(f"report: {args.out_dir / 'extract_report.json'} ({time.perf_counter() - t0:.1f} s)")
+
+
+def _classify_args(cl) -> None:
+    cl.add_argument("run_dir", type=Path)
+    cl.add_argument("paths", nargs="+", metavar="PATH",
+                    help="video files, folders (searched recursively for .mp4, .avi, .mkv, .webm) or @list.txt")
+    cl.add_argument("--top-k", type=int, default=2, help="categories shown per video, most probable first (default 2)")
+    cl.add_argument("--window", type=float, metavar="SECONDS", help="also classify each window of SECONDS (a timeline)")
+    cl.add_argument("--json", metavar="OUT", help="write JSON Lines, one video a line, to OUT (- for standard output)")
+    cl.add_argument("--csv", metavar="OUT", help="write CSV, one row per video (and per window), to OUT")
+    cl.add_argument("--backbone", metavar="NAME|MODULE:FACTORY",
+                    help="classify with this backbone instead of the one the run's features were made by")
+    _device_option(cl, "the backbone and the members")
+    cl.add_argument("--batch-size", type=int, default=32, help="frames per backbone batch (default 32)")
+    cl.add_argument("--workers", type=int, default=0, help="processes decoding videos in parallel (default 0)")
+    cl.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _cmd_classify(args) -> int:
+    from tqdm import tqdm
+
+    from .inference.classify import EXIT_NONE, Classifier, exit_status, video_paths
+    from .inference.output import Outputs, table_lines
+
+    videos = video_paths(args.paths)  # a path that is not there is refused before anything is loaded
+    clf = Classifier(args.run_dir, backbone=args.backbone, device=args.device, batch_size=args.batch_size,
+                     top_k=args.top_k, window_s=args.window, workers=args.workers)
+    table = sys.stderr if args.json == "-" else sys.stdout  # standard output is the JSON's when it is asked for
+    if clf.note:
+        print(f"vidstudy: note: {clf.note}.", file=sys.stderr)
+    print(clf.describe(), file=table)
+    results, t0 = [], time.perf_counter()
+    with Outputs(args.json, args.csv, clf.run.class_names, args.top_k, sys.stdout) as out, \
+            tqdm(total=len(videos), unit="video", desc="classify", disable=True if args.quiet or len(videos) < 2 else None,
+                 file=sys.stderr, dynamic_ncols=True, leave=False) as bar:
+        for result in clf.stream(videos):
+            results.append(result)
+            out.write(result)
+            if not result.ok:
+                tqdm.write(f"vidstudy: warning: {result.path}: not classified, {result.error}.", file=sys.stderr)
+            elif args.json != "-":
+                for line in table_lines(result):
+                    tqdm.write(line, file=table)
+            bar.update(1)
+    seconds = time.perf_counter() - t0
+    done = sum(r.ok for r in results)
+    written = " and ".join(p for p in (args.json, args.csv) if p not in (None, "-"))
+    print(f"classified {done} of {len(results)} videos in {seconds:.1f} s ({len(results) / seconds:.2f} videos/s)"
+          + (f"; results in {written}" if written else ""), file=table)
+    status = exit_status(results)
+    if status == EXIT_NONE:
+        raise VidstudyError(f"none of the {len(results)} videos could be classified (the reasons are above).")
+    return status
 
 
 def _realclips_args(rc) -> None:
@@ -323,6 +377,9 @@ COMMANDS = {
                  _cmd_evaluate),
     "extract": ("turn VIDEO_DIR/{split}/{Category}/{Subcategory}/videos into feature files", _extract_args,
                 _cmd_extract),
+    "classify": ("classify video files with a trained run: top categories, member agreement, confidence, "
+                 "a timeline with --window (exit status 0: all classified, 3: some, 1: none)", _classify_args,
+                 _cmd_classify),
     "realclips": ("a dataset of real video frames (Atari games, real footage and photographs, screens of real "
                   "documents and data, animation) in the study's four classes, as feature files", _realclips_args,
                   _cmd_realclips),
@@ -350,31 +407,6 @@ def _ray_option(parser, what: str) -> None:
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help=f"run on a Ray cluster: {what}; ADDRESS as `ray start --head` prints it, or none for a "
                              f"cluster started on this machine (needs the ray extra)")
-
-
-def _load_backbone(spec: str | None, device: str):
-    """``module:factory`` -> ``factory(device=device)``; None leaves the choice to ``extract`` (EfficientNet-Lite0)."""
-    if spec is None:
-        return None
-    import importlib
-
-    module, _, attr = spec.partition(":")
-    if not module or not attr:
-        raise VidstudyError(f"--backbone must be MODULE:FACTORY (a function returning a backbone), got {spec!r}.")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise VidstudyError(f"--backbone {spec}: cannot be loaded ({exc}).") from None
-    if not callable(factory):
-        raise VidstudyError(f"--backbone {spec}: {attr} is not a function.")
-    try:
-        backbone = factory(device=device)
-    except TypeError as exc:
-        raise VidstudyError(f"--backbone {spec}: the factory must accept device= ({exc}).") from None
-    if not callable(backbone):
-        raise VidstudyError(f"--backbone {spec}: the factory must return a callable backbone, "
-                            f"got {type(backbone).__name__}.")
-    return backbone
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -431,7 +463,7 @@ def _in_finaliser(frame) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``vidstudy`` command; returns its exit status (0, 1 for a user error, 130 when interrupted by
-    SIGINT or SIGTERM)."""
+    SIGINT or SIGTERM, or the status a command's handler returns: ``classify``'s 3 when some videos failed)."""
     args = build_parser().parse_args(argv)
     warnings.formatwarning = _one_line_warning
     try:  # a SIGTERM ends a command as Ctrl-C does
@@ -439,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not the main thread: signals are not ours to handle
         previous = {}
     try:
-        args.func(args)
+        status = args.func(args)
     except KeyboardInterrupt:
         hint = RESUME_HINTS.get(args.command, "nothing was left half-written; run the same command again")
         print(f"{chr(10) if sys.stderr.isatty() else ''}vidstudy: interrupted; {hint}.", file=sys.stderr)
@@ -454,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from .metrics import bootstrap_ci, paired_comparison, per_class_table
 from .predictions import STORE_DIR, Predictions, ensure_predictions, run_split_file, split_target
 from .profiling import timed
 from .results import SCHEMA, best_per_class
-from .runs import member_checkpoints
+from .runs import checkpoints_key, member_checkpoints
 from .stacking import fit_class_member_weights, fit_stacking
 from .tta import BASE_VIEWS
 
@@ -117,6 +117,28 @@ def calibration_report(val: Predictions, test: Predictions, bins: int = cal.DEFA
     return out
 
 
+#: The accuracy the predictions called confident must reach on validation (``vidstudy classify``'s threshold).
+CONFIDENT_ACCURACY = 0.95
+
+
+def deployment_report(val: Predictions, test: Predictions) -> dict:
+    """How ``vidstudy classify`` combines the members, fitted on val: the original's TTA (each member's mean over the
+    base views, then the members' mean), a temperature on that mean, and the lowest confidence at which val
+    predictions are :data:`CONFIDENT_ACCURACY` right; the test split's coverage and accuracy at it are reported."""
+    base = [test.view_names.index(v) for v in BASE_VIEWS if v in test.view_names]
+    val_p = tta_ensemble(val.probs, base)
+    temperature = cal.fit_temperature(cal.probs_as_logits(val_p), val.labels)
+    scored = {}
+    for name, store in (("val", val), ("test", test)):
+        p = cal.calibrated(tta_ensemble(store.probs, base), temperature)
+        scored[name] = (p.max(1), p.argmax(1) == store.labels)
+    threshold = cal.fit_confidence_threshold(*scored["val"], CONFIDENT_ACCURACY)
+    return {"method": "ensemble_tta", "views": [test.view_names[v] for v in base],
+            "members": list(test.member_names), "temperature": temperature,
+            "confidence": {"target_accuracy": CONFIDENT_ACCURACY, "threshold": threshold,
+                           **{name: cal.coverage_accuracy(*s, threshold) for name, s in scored.items()}}}
+
+
 @timed("evaluation")
 def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int = 0, groups=None) -> dict:
     """All combinations of the stored predictions (no network runs), in the schema of :mod:`vidstudy.results`; the
@@ -138,6 +160,7 @@ def recombine(val: Predictions, test: Predictions, n_boot: int = 1000, seed: int
     out["leave_one_out"] = {test.member_names[i]: per_class_table(y_test, probs.argmax(1), names)
                             for i, probs in enumerate(leave_one_out(test.probs[:, o]))}
     out["calibration"] = calibration_report(val, test)
+    out["deployment"] = deployment_report(val, test)
     return out
 
 
@@ -211,6 +234,7 @@ def evaluate_run(run_dir, data_dir=None, *, n_boot: int = 1000, seed: int = 0, s
                "resampled": "videos" if groups is None else "sources",
                "data": {"val": str(run_split_file(run_dir, "val")), "test": str(test_file)}}
     results.update(recombine(store["val"], store["test"], n_boot=n_boot, seed=seed, groups=groups))
+    results["deployment"]["checkpoints_sha256"] = checkpoints_key(run_dir)  # what classify checks it is fitted for
     seconds = time.perf_counter() - t0
     results["results_dir"] = str(out_dir)
     write_json(out_dir / "results.json", results)  # only what the inputs determine: the same inputs give the same bytes

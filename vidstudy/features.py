@@ -410,6 +410,23 @@ class FeatureFile:
         }
 
 
+def read_provenance(path: str | os.PathLike) -> dict:
+    """A feature file's provenance, read without its features: ``{"extraction", "simulation", "subset"}`` (each a
+    dict, or ``None`` when the file records none) and ``multi_scale``; one sentence naming the file if it is not a
+    readable HDF5 file."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        raise FeatureFileError(f"{where}: {'not an HDF5 file' if path.is_file() else 'feature file does not exist'}.")
+    try:
+        with h5py.File(path, "r") as f:
+            attrs = dict(f.attrs)
+    except OSError as exc:
+        raise FeatureFileError(f"{where}: cannot be opened as HDF5 ({exc}).") from None
+    return {**{name: _json_attr(attrs, name, where) for name in PROVENANCE_KEYS},
+            "multi_scale": _bool_attr(attrs, "multi_scale", where)}
+
+
 def write_feature_file(
     path: str | os.PathLike,
     features: np.ndarray,

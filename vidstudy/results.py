@@ -7,7 +7,7 @@ All F1 values, accuracies and CIs are in percent; a *table* is
 
 .. code-block:: text
 
-    schema             2
+    schema             3
     run_dir, results_dir, data {val, test}, class_names, views, n_boot, seed
     resampled          "videos", or "sources" when the test file records each video's source: what every CI resamples
     members            {member: {"val":      {"table"},          # at the member's best checkpoint, original view
@@ -21,6 +21,11 @@ All F1 values, accuracies and CIs are in percent; a *table* is
     leave_one_out      {member: table}                           # soft vote without that member, test
     calibration        {member or "ensemble": {temperature, ece_before, ece_after, bins,
                                                reliability_before, reliability_after}}
+    deployment         {method: "ensemble_tta", views, members, temperature,   # what vidstudy classify applies
+                        checkpoints_sha256,                                    # the members it was fitted for
+                        confidence: {target_accuracy, threshold,               # threshold fitted on val (None:
+                                     val: {coverage, accuracy, count},         #   no confidence reaches the target)
+                                     test: {coverage, accuracy, count}}}       # reported only
 
 The file holds only what the run, the data and the parameters determine, so the
 same inputs give the same bytes. What one call did is returned by
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA = 2
+SCHEMA = 3
 MEMBER_SPLITS = ("val", "test", "test_tta")
 
 
@@ -76,3 +81,8 @@ def read_results(path) -> dict:
         raise VidstudyError(f"{path}: results written by another version of vidstudy (schema {results.get('schema')}, "
                             f"expected {SCHEMA}); run vidstudy evaluate again.")
     return results
+
+
+def deployment(results: dict) -> dict:
+    """How ``vidstudy classify`` combines the run's members (``results["deployment"]``, fitted on val)."""
+    return results["deployment"]

@@ -14,6 +14,7 @@ from .atomic import read_json
 from .checkpoint import best_path
 from .config import RunConfig
 from .errors import ParameterError, VidstudyError
+from .fingerprint import fingerprint, input_key
 
 MEMBERS_DIR = "members"
 
@@ -91,3 +92,8 @@ def member_checkpoints(run_dir: str | os.PathLike) -> list[tuple[str, Path]]:
                                 f"finish the run with vidstudy train --resume.")
         out.append((member_name(i), best))
     return out
+
+
+def checkpoints_key(run_dir: str | os.PathLike) -> str:
+    """The identity of the run's members: the content of each one's best checkpoint, in order."""
+    return input_key(fingerprint(dict(member_checkpoints(run_dir))))

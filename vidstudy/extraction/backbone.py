@@ -298,3 +298,30 @@ def top_classes(backbone: ImageBackbone, frames: np.ndarray, k: int = 3) -> list
     p, idx = torch.softmax(logits.float(), dim=1).topk(k, dim=1)
     names = imagenet_classes()
     return [[(names[int(i)], float(v)) for v, i in zip(pr, ix)] for pr, ix in zip(p.cpu(), idx.cpu())]
+
+
+def backbone_from_spec(spec: str, device: str | torch.device = "cpu") -> Backbone:
+    """A backbone by built-in name (``efficientnet-lite0``) or ``MODULE:FACTORY`` (``factory(device=...)``), built on
+    ``device``; one sentence naming ``--backbone`` when it cannot be."""
+    import importlib
+
+    if spec == LITE0_NAME:
+        return lite0_backbone(device=device)
+    module, _, attr = spec.partition(":")
+    if not module or not attr:
+        raise ParameterError(f"--backbone must be {LITE0_NAME} or MODULE:FACTORY (a function returning a backbone), "
+                             f"got {spec!r}.")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ParameterError(f"--backbone {spec}: cannot be loaded ({exc}).") from None
+    if not callable(factory):
+        raise ParameterError(f"--backbone {spec}: {attr} is not a function.")
+    try:
+        backbone = factory(device=str(device))
+    except TypeError as exc:
+        raise ParameterError(f"--backbone {spec}: the factory must accept device= ({exc}).") from None
+    if not callable(backbone):
+        raise ParameterError(f"--backbone {spec}: the factory must return a callable backbone, "
+                             f"got {type(backbone).__name__}.")
+    return backbone

@@ -104,11 +104,14 @@ class PacketIndex:
     ``frame_pts`` are their presentation timestamps in display order and
     ``keyframes`` the frame indices where decoding can start after a seek; both
     are ``None`` when the container does not give every packet a timestamp.
+    ``time_base`` and ``rate`` are the stream's, when it states them.
     """
 
     count: int
     frame_pts: np.ndarray | None = None
     keyframes: np.ndarray | None = None
+    time_base: float | None = None  # seconds per timestamp tick
+    rate: float | None = None  # the stream's average frames per second
 
 
 def scan_packets(path: str | os.PathLike) -> PacketIndex:
@@ -118,9 +121,12 @@ def scan_packets(path: str | os.PathLike) -> PacketIndex:
     container = _open(Path(path))
     pts: list = []
     keys: list = []
+    stream = container.streams.video[0]
+    time_base = float(stream.time_base) if stream.time_base else None
+    rate = float(stream.average_rate) if stream.average_rate else None
     try:
         try:
-            for packet in container.demux(container.streams.video[0]):
+            for packet in container.demux(stream):
                 if packet.size:
                     pts.append(packet.pts)
                     keys.append(bool(packet.is_keyframe))
@@ -129,11 +135,11 @@ def scan_packets(path: str | os.PathLike) -> PacketIndex:
     finally:
         container.close()
     if not pts or any(p is None for p in pts) or len(set(pts)) != len(pts):
-        return PacketIndex(len(pts))
+        return PacketIndex(len(pts), time_base=time_base, rate=rate)
     order = np.argsort(np.asarray(pts, np.int64), kind="stable")
     frame_pts = np.asarray(pts, np.int64)[order]
     keyframes = np.flatnonzero(np.asarray(keys)[order])
-    return PacketIndex(len(pts), frame_pts, keyframes if keyframes.size and keyframes[0] == 0 else None)
+    return PacketIndex(len(pts), frame_pts, keyframes if keyframes.size and keyframes[0] == 0 else None, time_base, rate)
 
 
 def count_packets(path: str | os.PathLike) -> int:
@@ -235,26 +241,110 @@ def read_frames(path: str | os.PathLike, sampling: Sampling, seek: bool = True) 
     does decode. ``seek=False`` always decodes in order (the frames are the same).
     Raises :class:`VideoError` when fewer than 3 frames decode.
     """
+    return read_stretches(path, sampling, seek=seek).frames
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A stretch of a video: its frames ``[start, stop)`` and the seconds ``[start_s, end_s)`` they cover
+    (``end_s`` ``None`` when the video's frame times are unknown)."""
+
+    start: int
+    stop: int
+    start_s: float
+    end_s: float | None
+
+
+@dataclass(frozen=True)
+class SampledVideo:
+    """What :func:`read_stretches` decodes: the distinct frames of every stretch, once."""
+
+    frames: np.ndarray  # uint8 [U, S, S, 3], in display order
+    picks: list[np.ndarray]  # per stretch, the positions of its sampled frames in ``frames``
+    stretches: list[Stretch]  # the whole video first, then its windows
+    total: int  # frames in the video (those that decode)
+
+
+def frame_times(index: PacketIndex) -> np.ndarray | None:
+    """Each frame's time in seconds from the first, in display order: from the packets' timestamps, else from the
+    stream's frame rate; ``None`` when neither is known."""
+    if index.frame_pts is not None and index.time_base:
+        return (index.frame_pts - index.frame_pts[0]) * index.time_base
+    if index.rate:
+        return np.arange(index.count) / index.rate
+    return None
+
+
+def _duration(times: np.ndarray) -> float:
+    """The seconds ``times`` cover, the last frame shown as long as the typical frame."""
+    gap = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    return float(times[-1]) + gap
+
+
+def window_stretches(times: np.ndarray, seconds: float) -> list[Stretch]:
+    """The video of frame ``times`` cut into windows of ``seconds`` (``[k s, (k + 1) s)``); a window of fewer than
+    3 frames joins the one before it (the first, the one after), so a video shorter than a window is one window."""
+    duration = _duration(times)
+    starts = np.arange(0.0, duration, seconds)
+    bounds = list(np.searchsorted(times, starts, side="left")) + [len(times)]
+    windows = [[int(a), int(b), float(t)] for a, b, t in zip(bounds[:-1], bounds[1:], starts)]
+    merged: list[list] = []
+    for w in windows:
+        if merged and (w[1] - w[0] < MIN_FRAMES or merged[-1][1] - merged[-1][0] < MIN_FRAMES):
+            merged[-1][1] = w[1]
+        else:
+            merged.append(w)
+    ends = [w[2] for w in merged[1:]] + [duration]
+    return [Stretch(a, b, t, end) for (a, b, t), end in zip(merged, ends)]
+
+
+def _plan(total: int, times: np.ndarray | None, sampling: Sampling, window_s: float | None):
+    """``(stretches, frames to take per stretch, their union)`` of a video of ``total`` frames."""
+    end = _duration(times[:total]) if times is not None else None
+    stretches = [Stretch(0, total, 0.0, end)]
+    if window_s is not None:
+        stretches += window_stretches(times[:total], window_s)
+    wanted = [s.start + frame_indices(s.stop - s.start, sampling) for s in stretches]
+    return stretches, wanted, np.unique(np.concatenate(wanted))
+
+
+def _read_wanted(path: Path, index: PacketIndex, wanted: np.ndarray, size: int, seek: bool) -> tuple[list, int]:
+    """The ``wanted`` frames, by seeking when that pays (see :func:`read_frames`), else decoding in order; and the
+    number of frames decoded in order (the packets' count after a seek)."""
+    if seek and index.keyframes is not None:
+        starts, cost = seek_plan(wanted, index.keyframes)
+        if 2 * cost < int(wanted[-1]) + 1:
+            frames = _decode_seeking(path, wanted, index.frame_pts, starts, size)
+            if frames is not None:
+                return frames, index.count
+    return _decode(path, wanted, size)
+
+
+def read_stretches(path: str | os.PathLike, sampling: Sampling, window_s: float | None = None,
+                   seek: bool = True) -> SampledVideo:
+    """The frames ``sampling`` takes from the whole video and, with ``window_s``, from each window of that many
+    seconds (:func:`window_stretches`), each frame decoded once (as :func:`read_frames` decodes them; the whole
+    video's frames are exactly its). Raises :class:`VideoError` when fewer than 3 frames decode, or when windows are
+    asked of a video whose frames carry no times."""
     path = Path(path)
     index = scan_packets(path)
     if index.count < MIN_FRAMES:
         raise VideoError(f"has {index.count} frame(s); at least {MIN_FRAMES} are needed")
-    wanted = frame_indices(index.count, sampling)
-    if seek and index.keyframes is not None:
-        starts, cost = seek_plan(wanted, index.keyframes)
-        if 2 * cost < int(wanted[-1]) + 1:
-            frames = _decode_seeking(path, wanted, index.frame_pts, starts, sampling.frame_size)
-            if frames is not None:
-                return np.stack(frames)
-    frames, decoded = _decode(path, wanted, sampling.frame_size)
-    if len(frames) < len(wanted):
+    times = frame_times(index)
+    if window_s is not None and times is None:
+        raise VideoError("its frames carry no timestamps and its stream no frame rate, so it cannot be cut into windows")
+    stretches, wanted, union = _plan(index.count, times, sampling, window_s)
+    frames, decoded = _read_wanted(path, index, union, sampling.frame_size, seek)
+    total = index.count
+    if len(frames) < len(union):
         if decoded < MIN_FRAMES:
             raise VideoError(f"only {decoded} frame(s) decode; at least {MIN_FRAMES} are needed")
-        wanted = frame_indices(decoded, sampling)
-        frames, decoded = _decode(path, wanted, sampling.frame_size)
-        if len(frames) < max(len(wanted), MIN_FRAMES):
-            raise VideoError(f"decoding is not repeatable ({len(frames)} of {len(wanted)} frames on a second pass)")
-    return np.stack(frames)
+        total = decoded
+        stretches, wanted, union = _plan(decoded, times, sampling, window_s)
+        frames, decoded = _decode(path, union, sampling.frame_size)
+        if len(frames) < max(len(union), MIN_FRAMES):
+            raise VideoError(f"decoding is not repeatable ({len(frames)} of {len(union)} frames on a second pass)")
+    return SampledVideo(np.stack(frames), [np.searchsorted(union, w) for w in wanted], stretches, total)
 
 
 def read_frames_or_reason(path: str, sampling: Sampling) -> tuple[np.ndarray | None, str | None]:
