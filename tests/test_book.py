@@ -24,7 +24,8 @@ def test_every_chapter_page_has_figures_and_tables(built):
     for name in ("book/intro", "book/methods", "book/reference", "book/python", "book/api"):
         assert (html_dir / f"{name}.html").exists(), name
     figures = {"01_data": 3, "02_training": 2, "03_per_class_f1": 1, "04_animation_anomaly": 1, "05_ensemble_tta": 1,
-               "06_experiments": 2, "07_recipes": 3, "08_models": 1, "09_video_features": 3, "10_real_features": 4}
+               "06_experiments": 2, "07_recipes": 3, "08_models": 1, "09_video_features": 3, "10_real_features": 4,
+               "11_classify": 1}
     for chapter in toc_chapters():
         page = html_dir / "book" / "executed" / f"{chapter}.html"
         text = page.read_text()

@@ -1013,10 +1013,91 @@ def _chapter_10(b):
     return out
 
 
+def _confidence_threshold(conf: np.ndarray, right: np.ndarray, target: float) -> float | None:
+    """The lowest confidence ``t`` at which the calls of confidence >= ``t`` are ``target`` right, by trying each."""
+    ok = [t for t in np.unique(conf) if right[conf >= t].mean() >= target]
+    return float(min(ok)) if ok else None
+
+
+def _frame_count(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(container.streams.video[0]))
+
+
+def _chapter_11(b):
+    """The real run's deployment refitted here from its stores; the joined video's windows from ``vidstudy classify
+    --json`` run on it, with its clips' segments counted from their own frames."""
+    import tempfile
+
+    from vidstudy.cli import main
+    from vidstudy.extraction.sources import FPS
+    from vidstudy.tta import BASE_VIEWS
+
+    runs = b["root"] / "runs" / "book-smoke"
+    run, videos = main_run(runs, "realclips"), runs / "realclips" / "videos"
+    dep = _json(run / "results.json")["deployment"]
+    target = dep["confidence"]["target_accuracy"]
+    combined = {}
+    for split in ("val", "test"):
+        d = _store(run, split)
+        combined[split] = (d["probs"][:, [d["views"].index(v) for v in BASE_VIEWS]].astype(np.float64).mean((0, 1)),
+                           d["labels"], [str(v) for v in d["video_ids"]], d["names"])
+    logits = np.log(np.clip(combined["val"][0], 1e-12, None))
+    temperature = _temperature(logits, combined["val"][1])
+    z = logits / temperature
+    val_p = np.exp(z - z.max(1, keepdims=True))
+    val_p /= val_p.sum(1, keepdims=True)
+    threshold = _confidence_threshold(val_p.max(1), val_p.argmax(1) == combined["val"][1], target)
+    if threshold is None:
+        sentence = Matches(r"no confidence threshold makes the calls (\d+) % right, so no call is marked confident",
+                           [f"{100 * target:.0f}"])
+    else:
+        sentence = Matches(r"the calls with a top probability of at least ([0-9.]+) are (\d+) % right or more \(the "
+                           r"lowest such threshold\), and those are the calls marked confident",
+                           [Between(threshold - 1e-3, threshold + 1e-3), f"{100 * target:.0f}"])
+    probs, labels, ids, names = combined["test"]
+    z = np.log(np.clip(probs, 1e-12, None)) / temperature
+    test_p = np.exp(z - z.max(1, keepdims=True))
+    test_p /= test_p.sum(1, keepdims=True)
+    first = {}
+    for vid, source in sorted(_json(videos / "sources.json")["test"].items()):
+        first.setdefault(source, vid)
+    rows = [ids.index(v) for v in first.values()]
+    right = test_p[rows].argmax(1) == labels[rows]
+    confident = test_p[rows].max(1) >= (np.inf if threshold is None else threshold - 1e-9)
+
+    clips = {}  # the longest (on disk) first clip of each category's test sources, in the categories' order
+    for vid in first.values():
+        (path,) = (videos / "test").glob(f"{vid}.*")
+        category = vid.split("/")[0]
+        if category not in clips or path.stat().st_size > clips[category].stat().st_size:
+            clips[category] = path
+    ends = np.cumsum([_frame_count(clips[c]) for c in names]) / FPS
+    segments = list(zip(names, np.concatenate([[0.0], ends[:-1]]), ends))
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "joined.jsonl"
+        assert main(["classify", str(run), str(runs / "classify" / "joined.mp4"), "--window", "1", "--json", str(out),
+                     "--quiet", "--device", "cpu"]) == 0
+        (joined,) = [json.loads(line) for line in out.read_text().splitlines()]
+    inside = [(c, w["top_k"][0]["category"]) for w in joined["windows"] for c, a, e in segments
+              if a - 1e-6 <= w["start_s"] and w["end_s"] <= e + 1e-6]
+    share = Between(0, 100)
+    return {"cl_threshold": sentence, "cl_temperature": Between(temperature - 2e-3,
+                                                                                            temperature + 2e-3),
+            "cl_clips": len(rows), "cl_right": int(right.sum()), "cl_confident": int(confident.sum()),
+            "cl_confident_right": int((right & confident).sum()), "cl_max_difference": Between(0, 1e-4),
+            "cl_window_s": 1.0, "cl_joined_s": Between(ends[-1] - 1e-6, ends[-1] + 1e-6),
+            "cl_windows": len(joined["windows"]), "cl_windows_inside": len(inside),
+            "cl_windows_right": sum(c == call for c, call in inside), "cl_whole_call": joined["top_k"][0]["category"],
+            "cl_decode_share": share, "cl_cnn_share": share, "cl_members_share": share}
+
+
 EXPECTED = {"01_data": _chapter_1, "02_training": _chapter_2, "03_per_class_f1": _chapter_3,
             "04_animation_anomaly": _chapter_4, "05_ensemble_tta": _chapter_5, "06_experiments": _chapter_6,
             "07_recipes": _chapter_7, "08_models": _chapter_8, "09_video_features": _chapter_9,
-            "10_real_features": _chapter_10}
+            "10_real_features": _chapter_10, "11_classify": _chapter_11}
 
 
 def _same(name, got, want):

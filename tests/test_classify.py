@@ -327,3 +327,18 @@ def test_the_deployment_is_fitted_on_validation_only(world):
     assert {k: before[k] for k in ("temperature", "views")} == {k: after[k] for k in ("temperature", "views")}
     assert before["confidence"]["threshold"] == after["confidence"]["threshold"]
     assert before["confidence"]["test"] != after["confidence"]["test"]
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA GPU on this machine")
+def test_on_a_gpu_the_backbone_and_the_members_run_there_and_give_the_cpus_calls(world, tmp_path):
+    new = world["new"] / "test"
+    on_cpu = classify(world["run"], [new], **_options(world))
+    on_gpu = classify(world["run"], [new], **_options(world, device="cuda"))
+    for a, b in zip(on_cpu, on_gpu):
+        assert a.path == b.path and a.whole.category == b.whole.category
+        np.testing.assert_allclose(list(a.whole.probabilities.values()), list(b.whole.probabilities.values()), atol=1e-4)
+    lite0 = _copy_run(world, tmp_path, lambda attrs: attrs.__setitem__(
+        "extraction", json.dumps({**json.loads(attrs["extraction"]), "backbone": "efficientnet-lite0"})))
+    from vidstudy.inference.deployed import feature_recipe
+
+    assert feature_recipe(lite0, None, "cuda").backbone.device.type == "cuda"  # the CNN runs batched on the device

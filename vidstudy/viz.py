@@ -335,3 +335,22 @@ def plot_accuracy_cost(axes, rows_by_data: dict[str, list[dict]], costs: dict[st
         ax.set_xlabel(label)
         ax.set_ylabel("macro-F1 (%), 95 % CI")
     axes[0].legend(fontsize="small")
+
+
+def plot_timeline(ax, result, class_names: Sequence[str], segments: Sequence[dict]) -> None:
+    """Each category's probability window by window (a :func:`vidstudy.classify` result with windows), over bands
+    marking the true category of each joined clip (``segments``: ``{category, start_s, end_s}``)."""
+    colours = dict(zip(class_names, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for s in segments:
+        ax.axvspan(s["start_s"], s["end_s"], color=colours[s["category"]], alpha=0.12, lw=0)
+        ax.text((s["start_s"] + s["end_s"]) / 2, 1.04, s["category"], ha="center", va="bottom", fontsize=8,
+                color=colours[s["category"]])
+    mids = [(w.start_s + w.end_s) / 2 for w in result.windows]
+    for c in class_names:
+        ax.plot(mids, [w.probabilities[c] for w in result.windows], marker="o", ms=4, color=colours[c], label=c)
+    for w in result.windows:
+        if not w.confident:
+            ax.plot((w.start_s + w.end_s) / 2, -0.05, marker="x", color="0.3", ms=5)
+    ax.set(xlim=(0, segments[-1]["end_s"]), ylim=(-0.1, 1.12), xlabel="time in the joined video (s)",
+           ylabel="probability (window)")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)

@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -30,8 +30,12 @@ from ..extraction.video import VIDEO_EXTENSIONS, SampledVideo, Sampling, VideoEr
 from ..multiscale import multiscale as combine_scales
 from .deployed import DeployedRun, FeatureRecipe, feature_recipe
 
-#: Exit statuses of ``vidstudy classify``: every video classified; none (or an error before any video); some.
-EXIT_ALL, EXIT_NONE, EXIT_SOME = 0, 1, 3
+#: Exit status of ``vidstudy classify`` when every video was classified.
+EXIT_ALL = 0
+#: Exit status when no video was classified (or an error came before any video).
+EXIT_NONE = 1
+#: Exit status when some videos were classified and some failed.
+EXIT_SOME = 3
 MIN_WINDOW_S = 0.1
 
 
@@ -175,11 +179,12 @@ class _Embed:
 class Classifier:
     """A run ready to classify videos: its members on ``device`` and the backbone that makes its features.
 
-    ``backbone`` ``None`` takes the one the run's features were made by (refused when that is not known); a name or
-    ``MODULE:FACTORY`` is the user's choice, and :attr:`note` then says what differs from the run's own features.
+    ``backbone`` ``None`` takes the one the run's features were made by (refused when that is not known); a name,
+    ``MODULE:FACTORY`` or a backbone itself (a callable, as :func:`vidstudy.extraction.extract.extract` takes) is the
+    user's choice, and :attr:`note` then says what differs from the run's own features.
     """
 
-    def __init__(self, run_dir, *, backbone: str | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
+    def __init__(self, run_dir, *, backbone: str | Callable | None = None, device: str = "auto", batch_size: int = DEFAULT_BATCH,
                  top_k: int = 2, window_s: float | None = None, workers: int = 0):
         from ..device import resolve_device
 

@@ -111,13 +111,14 @@ class DeployedRun:
         return cal.calibrated(members.mean(axis=0), self.temperature), members
 
 
-def feature_recipe(run_dir, backbone: str | None, device) -> FeatureRecipe:
+def feature_recipe(run_dir, backbone: str | Callable | None, device) -> FeatureRecipe:
     """The backbone and settings that make the run's features from a video.
 
     With ``backbone`` ``None``: those of the extraction record of the run's train file; a run whose features were
     not made by ``vidstudy extract``, or by a backbone that cannot be built by name, is refused in one sentence.
-    With ``backbone`` (a built-in name or ``MODULE:FACTORY``): that backbone, with the record's sampling when there is
-    one (at the backbone's frame size), and a note saying what differs from the run's own features.
+    With ``backbone`` (a built-in name, ``MODULE:FACTORY`` or a backbone itself): that backbone, with the record's
+    sampling when there is one (at the backbone's frame size), and a note saying what differs from the run's own
+    features.
     """
     from ..extraction.backbone import LITE0_NAME, backbone_from_spec
     from ..extraction.video import Sampling
@@ -135,7 +136,7 @@ def feature_recipe(run_dir, backbone: str | None, device) -> FeatureRecipe:
         if recorded != LITE0_NAME:
             raise ParameterError(f"{train}: the run's features were made by the backbone {recorded!r}, which classify "
                                  f"cannot build by name; pass the one extract used as --backbone MODULE:FACTORY.")
-    built = backbone_from_spec(backbone or LITE0_NAME, device)
+    built = backbone if callable(backbone) else backbone_from_spec(backbone or LITE0_NAME, device)
     name = str(getattr(built, "name", type(built).__name__))
     sampling = Sampling(**record["sampling"]) if record else Sampling()
     size = getattr(built, "input_size", None)

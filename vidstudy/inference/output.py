@@ -41,6 +41,7 @@ from ..atomic import atomic_path
 from ..errors import ParameterError
 from .classify import Prediction, VideoResult
 
+#: The CSV's first columns, before the top-k and the per-category columns.
 CSV_FIXED = ("path", "status", "error", "window", "start_s", "end_s", "frames_used", "confident", "agreement")
 
 

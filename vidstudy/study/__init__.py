@@ -4,8 +4,9 @@
 parameters, declared once, and a chapter's data folder, config and run folder), ``report`` (the tables and
 glued values), ``anomaly`` (the Animation analysis), ``experiments`` (the improvement experiments),
 ``recipes`` (the recipe study, its sizes and its verdict), ``families`` (every model family under one set of
-rules: the choice on validation, the comparisons, the costs), ``claims`` (the study's claims as comparisons with
-CIs), ``crosssource`` (leaving sources out, every one once), ``simcompare`` (simulator against real statistics) and
-``findings`` (the headline sentences the Findings page pastes). It reads runs and predictions stores through the
-flat core; nothing in the core imports it.
+rules: the choice on validation, the comparisons, the costs), ``claims`` (the study's claims as comparisons
+with CIs), ``crosssource`` (leaving sources out, every one once), ``simcompare`` (simulator against real
+statistics), ``classifying`` (the clips and the joined video the classifying chapter classifies) and
+``findings`` (the headline sentences the Findings page pastes). It reads runs and predictions stores through
+the flat core; nothing in the core imports it.
 """
