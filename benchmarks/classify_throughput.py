@@ -9,7 +9,8 @@
 2. A batch: every test clip of the dataset, classified by ``vidstudy.inference.classify.Classifier`` from its video
    file (the backbone is loaded before the clock starts, as a long batch amortises it). Per video, the classifier
    times its three steps; the shares below are of the batch's wall time, and "other" is the rest (finding the
-   files, the windows' bookkeeping, the result objects).
+   files, the windows' bookkeeping, the result objects); with ``--workers`` decoding runs in other processes beside
+   the CNN, and the shares are of the steps' summed time.
 3. A long video: the first clip of each test source joined into one video, classified whole and in ``--window``-second windows.
 
 Target: decoding and the CNN take at least 80 % of the time (the ensemble is cheap next to the CNN).
@@ -40,11 +41,16 @@ def timed_batch(classifier: Classifier, paths: list[Path]) -> tuple[list, float]
     return results, time.perf_counter() - t0
 
 
-def shares_line(results, wall: float) -> str:
+def shares_line(results, wall: float, overlapped: bool = False) -> str:
+    """The steps' shares of the wall time; ``overlapped`` (decoding in worker processes, beside the CNN): of the
+    steps' summed time instead, as the steps then run at the same time."""
     steps = {k: sum(r.timings.get(k, 0.0) for r in results) for k in STEPS}
-    parts = [f"{k[:-2]} {100 * v / wall:.1f} %" for k, v in steps.items()]
-    parts.append(f"other {100 * (wall - sum(steps.values())) / wall:.1f} %")
-    return ", ".join(parts) + f"; decoding + CNN {100 * (steps['decode_s'] + steps['cnn_s']) / wall:.1f} %"
+    whole = sum(steps.values()) if overlapped else wall
+    parts = [f"{k[:-2]} {100 * v / whole:.1f} %" for k, v in steps.items()]
+    if not overlapped:
+        parts.append(f"other {100 * (wall - sum(steps.values())) / wall:.1f} %")
+    of = "of the steps' summed time (decoding overlaps the CNN)" if overlapped else "of the wall time"
+    return f"shares {of}: " + ", ".join(parts) + f"; decoding + CNN {100 * (steps['decode_s'] + steps['cnn_s']) / whole:.1f} %"
 
 
 def main() -> None:
@@ -80,15 +86,17 @@ def main() -> None:
         print(f"batch: {sum(r.ok for r in results)} of {len(clips)} test clips ({seconds:.0f} s of video, {frames} "
               f"frames) in {wall:.2f} s: {len(clips) / wall:.2f} videos/s, {frames / wall:.1f} frames/s, "
               f"workers={args.workers}")
-        print(f"  shares of the wall time: {shares_line(results, wall)}")
+        print(f"  {shares_line(results, wall, overlapped=args.workers > 0)}")
 
         joined = Path(tmp) / "joined.mp4"
         classifying.joined_video(joined, [(p, c) for p, c, _ in classifying.held_out_clips(data / "videos")], fps=FPS)
         windowed = Classifier(run, device=args.device, batch_size=args.batch_size, window_s=args.window)
         (long,), wall = timed_batch(windowed, [joined])
-        print(f"long video: {long.duration_s:.0f} s, {len(long.windows)} windows of {args.window:g} s and the whole, "
-              f"{long.whole.frames_used} frames, in {wall:.2f} s ({long.duration_s / wall:.1f} s of video per s)")
-        print(f"  shares of the wall time: {shares_line([long], wall)}")
+        windows = sum(w.frames_used for w in long.windows)
+        print(f"long video: {long.duration_s:.0f} s, {len(long.windows)} windows of {args.window:g} s ({windows} frames) "
+              f"and the whole ({long.whole.frames_used} frames; a frame both use goes through the backbone once), in "
+              f"{wall:.2f} s ({long.duration_s / wall:.1f} s of video per s)")
+        print(f"  {shares_line([long], wall)}")
 
 
 if __name__ == "__main__":
