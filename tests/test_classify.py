@@ -312,7 +312,9 @@ def test_the_confidence_threshold_is_the_lowest_that_keeps_the_target_accuracy()
     conf = np.array([0.99, 0.95, 0.95, 0.9, 0.8, 0.7, 0.6])
     right = np.array([1, 1, 1, 0, 1, 1, 0], bool)
     assert fit_confidence_threshold(conf, right, 0.8) == 0.7  # 5 of 6 right at 0.7 or more; 5 of 7 at 0.6
-    assert fit_confidence_threshold(conf, right, 1.0) == 0.95  # ties are taken whole
+    assert fit_confidence_threshold(conf, right, 1.0) == 0.95
+    tied = np.array([0.99, 0.9, 0.9])  # a threshold takes a tie whole: at 0.9, 2 of 3 are right
+    assert fit_confidence_threshold(tied, np.array([1, 1, 0], bool), 1.0) == 0.99
     assert fit_confidence_threshold(conf, np.zeros(7, bool), 0.5) is None
 
 
