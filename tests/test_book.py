@@ -10,10 +10,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import SMOKE_PARAMS, main_run, tree_digest
+from test_yt8m import write_mini_yt8m
 
 from vidstudy.errors import VidstudyError
 from vidstudy.simulate import shape_config, simulate
 from vidstudy.study.book import build_book, toc_chapters
+from vidstudy.yt8m.importer import import_yt8m
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +125,8 @@ def test_unchanged_inputs_skip_execution(built, tmp_path):
 
 
 def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path):
-    """`vidstudy book --data C` after a build on A (other videos, another feature dimension), then back to A."""
+    """`vidstudy book --data C` after a build on A (other videos, another feature dimension), and on Y (YouTube-8M's
+    records imported), then back to A."""
     root, _ = built
     work = tmp_path / "root"
     shutil.copytree(root, work, ignore=shutil.ignore_patterns("_build"))
@@ -131,9 +134,13 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     run_a = main_run(runs, "smoke-seed0")
     members_a = tree_digest(run_a / "members")
     first = toc_chapters()[:3]  # data, training, per-class F1 (the evaluation)
-    for name, shape in (("C", shape_config("smoke", feature_dim=24)),):
+    for name in ("C", "Y"):  # simulated, another feature dimension; YouTube-8M's records imported (uint8, D=1024)
         data = tmp_path / name
-        simulate(data, seed=1, shape=shape)
+        if name == "C":
+            simulate(data, seed=1, shape=shape_config("smoke", feature_dim=24))
+        else:
+            write_mini_yt8m(tmp_path / "yt8m", train=10, validate=8)
+            import_yt8m([tmp_path / "yt8m"], data, progress=False)
         log = []
         build_book(work / SMOKE_PARAMS, smoke=True, data=data, root=work, echo=log.append, chapters=first, html=False)
         assert [line.split(":")[0] for line in log if "executing" in line] == [f"[book] {c}" for c in first], log
@@ -146,7 +153,8 @@ def test_other_data_re_executes_the_chapters_on_runs_of_its_own(built, tmp_path)
     build_book(work / SMOKE_PARAMS, smoke=True, root=work, echo=log.append, chapters=first[:2], html=False)
     assert all(f"{c}: executing" in " ".join(log) for c in first[:2])
     assert tree_digest(run_a / "members") == members_a
-    assert sorted(p.name.split("-")[0] for p in runs.iterdir() if (p / "data.json").exists()) == ["C", "realclips", "smoke"]
+    assert sorted(p.name.split("-")[0] for p in runs.iterdir() if (p / "data.json").exists()) == ["C", "Y", "realclips",
+                                                                                                  "smoke"]
 
 
 def test_failing_chapter_is_named_and_the_previous_book_kept(built, tmp_path):

@@ -1094,10 +1094,40 @@ def _chapter_11(b):
             "cl_decode_share": share, "cl_cnn_share": share, "cl_members_share": share}
 
 
+def _chapter_12(b):
+    """The generated shards' records counted from their framing, their labels mapped by the shipped 2018 mapping
+    read as plain JSON, the rates from the import report's seconds, the disk from the split files."""
+    from vidstudy.yt8m.example import decode_video
+
+    work = b["root"] / "runs" / "book-smoke" / "yt8m-cost"
+    shards = sorted((work / "shards").glob("*.tfrecord"))
+    records = []
+    for path in shards:
+        data, at = path.read_bytes(), 0
+        while at < len(data):
+            n = int.from_bytes(data[at:at + 8], "little")
+            records.append((path, len(records), data[at + 12:at + 12 + n]))
+            at += 12 + n + 4
+    mapping = _json(REPO / "vidstudy" / "yt8m" / "mappings" / "yt8m-2018.json")["classes"]
+    class_of = {i: c for c, pairs in mapping.items() for i, _ in pairs}
+    reasons = {"kept": 0, "several": 0, "none": 0}
+    for path, k, data in records:
+        classes = {class_of[label] for label in decode_video(data, path, k).labels if label in class_of}
+        reasons["kept" if len(classes) == 1 else "several" if classes else "none"] += 1
+    seconds = _json(work / "imported" / "import_report.json")["seconds"]
+    size = sum(p.stat().st_size for p in shards)
+    out = sum(p.stat().st_size for p in (work / "imported").glob("*.h5"))
+    return {"yt_records": len(records), "yt_input_mb": size / 1e6, "yt_records_per_s": len(records) / seconds,
+            "yt_mb_per_s": size / 1e6 / seconds, "yt_kept": reasons["kept"], "yt_several": reasons["several"],
+            "yt_none": reasons["none"], "yt_gb_per_1000": out / reasons["kept"] * 1000 / 1e9,
+            "yt_full_hours": 6_100_000 / (len(records) / seconds) / 3600}
+
+
 EXPECTED = {"01_data": _chapter_1, "02_training": _chapter_2, "03_per_class_f1": _chapter_3,
             "04_animation_anomaly": _chapter_4, "05_ensemble_tta": _chapter_5, "06_experiments": _chapter_6,
             "07_recipes": _chapter_7, "08_models": _chapter_8, "09_video_features": _chapter_9,
-            "10_real_features": _chapter_10, "11_classify": _chapter_11}
+            "10_real_features": _chapter_10, "11_classify": _chapter_11,
+            "12_youtube8m": _chapter_12}
 
 
 def _same(name, got, want):

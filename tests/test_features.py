@@ -9,6 +9,7 @@ from vidstudy.errors import FeatureFileError
 from vidstudy.features import (
     STUDY_CATEGORIES,
     FeatureFile,
+    dequantize,
     feature_file_name,
     load_splits,
     write_feature_file,
@@ -56,6 +57,58 @@ def test_lazy_path_reads_the_same_frames(tmp_path):
         np.testing.assert_array_equal(eager.frames(i), lazy.frames(i))
     np.testing.assert_array_equal(eager.padded(), lazy.padded())
     lazy.close()
+
+
+YT8M = {"scale": 4 / 255, "offset": 4 / 512 - 2}
+
+
+def _quantized(n=6, t=9, d=5, seed=0):
+    rng = np.random.default_rng(seed)
+    a = original_arrays(n=n, t=t, d=d)
+    q = rng.integers(0, 256, (n, t, d), dtype=np.uint8)
+    q[np.arange(t)[None, :] >= a["num_frames"][:, None]] = 7  # padding holds values, which must read as 0
+    return {**a, "features": q}
+
+
+def test_the_quantized_encoding_reads_back_as_the_float32_file_eagerly_and_lazily(tmp_path):
+    a = _quantized()
+    path = write_feature_file(tmp_path / "q.h5", **a, quantization=YT8M)
+    by_hand = (a["features"].astype(np.float32) * np.float32(4 / 255) + np.float32(4 / 512 - 2)).astype(np.float32)
+    by_hand[np.arange(9)[None, :] >= a["num_frames"][:, None]] = 0
+    float_file = FeatureFile(write_feature_file(tmp_path / "f.h5", **{**a, "features": by_hand}))
+    eager, lazy = FeatureFile(path), FeatureFile(path, memory_budget=0)
+    assert eager.in_memory and not lazy.in_memory and eager.quantization == YT8M and eager.dtype == "uint8"
+    np.testing.assert_array_equal(eager.padded(), float_file.padded())
+    np.testing.assert_array_equal(lazy.padded(), float_file.padded())
+    for i in range(len(a["labels"])):
+        np.testing.assert_array_equal(lazy.frames(i), float_file.frames(i))
+        np.testing.assert_array_equal(eager.frames(i), float_file.frames(i))
+    assert float(lazy.frames(0).max()) <= 2 and float(lazy.frames(0).min()) >= -2
+    lazy.close()
+    with h5py.File(path) as f:
+        assert f["features"].dtype == np.uint8  # a quarter of float32 on disk
+    np.testing.assert_array_equal(dequantize(a["features"][:, :3], a["num_frames"], None), a["features"][:, :3])
+
+
+@pytest.mark.parametrize("case, attrs, expected", [
+    ("no attribute", {}, "'features' is uint8 but the file has no 'quantization' attribute"),
+    ("not numbers", {"quantization": json.dumps({"scale": "x", "offset": 0})}, "has scale 'x', expected a finite number"),
+    ("zero scale", {"quantization": json.dumps({"scale": 0, "offset": 0})}, "has scale 0.0, expected > 0"),
+    ("other keys", {"quantization": json.dumps({"scale": 1})}, "must hold exactly 'scale' and 'offset'"),
+])
+def test_a_malformed_quantized_file_is_one_sentence(tmp_path, case, attrs, expected):
+    path = write_plain_h5(tmp_path / "bad.h5", _quantized(n=8, t=6, d=3), attrs=attrs)
+    with pytest.raises(FeatureFileError, match=expected):
+        FeatureFile(path)
+
+
+def test_float_features_with_a_quantization_attribute_are_refused(tmp_path):
+    path = write_plain_h5(tmp_path / "bad.h5", original_arrays(**SMALL), attrs={"quantization": json.dumps(YT8M)})
+    with pytest.raises(FeatureFileError, match="'features' has dtype float32, expected uint8"):
+        FeatureFile(path)
+    with pytest.raises(FeatureFileError, match="'features' has dtype float32, expected uint8"):
+        write_feature_file(tmp_path / "w.h5", **original_arrays(**SMALL), quantization=YT8M)
+    assert not (tmp_path / "w.h5").exists()
 
 
 def test_missing_mapping_falls_back_with_warning(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "vidstudy"
 REPO = PACKAGE.parent
-STAGES = ("extraction", "study")
+STAGES = ("extraction", "inference", "yt8m", "study")
 LEAVES = ("atomic", "executor", "profiling")  # import no project module but errors
 MAX_FUNCTION_LINES = 60
 

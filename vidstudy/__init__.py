@@ -15,8 +15,9 @@ The flat core, which every stage shares (dependencies point down this list's gro
   ``evaluate`` (``vidstudy evaluate``), ``results`` (``results.json``'s schema), ``viz`` (figures);
 - ``cli`` (the ``vidstudy`` command).
 
-The stages: ``extraction`` (videos to feature files), ``inference`` (a trained run applied to video files:
-``vidstudy classify``, also ``vidstudy.classify``) and ``study`` (what the book's chapters need).
+The stages: ``extraction`` (videos to feature files), ``yt8m`` (YouTube-8M's TFRecords to feature files:
+``vidstudy import-yt8m``), ``inference`` (a trained run applied to video files: ``vidstudy classify``, also
+``vidstudy.classify``) and ``study`` (what the book's chapters need).
 """
 
 __version__ = "0.1.0"

@@ -350,6 +350,42 @@ def _cmd_realclips(args) -> None:
     print(f"built in {time.perf_counter() - t0:.1f} s; clips and sources.json in {args.out_dir / 'videos'}")
 
 
+def _import_args(im) -> None:
+    im.add_argument("inputs", nargs="+", type=Path, metavar="TFRECORD_OR_DIR",
+                    help="YouTube-8M frame-level files (train*, validate*) or folders holding them")
+    im.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    im.add_argument("--vocabulary", default="2018", metavar="2018|2017|FILE.csv",
+                    help="the vocabulary the records' label ids are in (default 2018)")
+    im.add_argument("--mapping", type=Path, metavar="FILE.json",
+                    help="vocabulary ids -> the four classes (default: the one shipped for the vocabulary)")
+    im.add_argument("--features", default="rgb", choices=("rgb", "rgb+audio"), help="per-frame features (default rgb)")
+    im.add_argument("--val-fraction", type=float, default=0.5,
+                    help="share of each class of the validate* records that goes to val, the rest to test (default 0.5)")
+    im.add_argument("--seed", type=int, default=0, help="seed of the val/test hash split (default 0)")
+    im.add_argument("--max-videos", type=int, default=None, help="keep at most N videos (per file, and in all)")
+    im.add_argument("--skip-damaged", action="store_true",
+                    help="skip damaged records (counted in the report) instead of stopping at the first")
+    im.add_argument("--quiet", action="store_true", help="no progress bar")
+    _ray_option(im, "one task per TFRecord file")
+
+
+def _cmd_import(args) -> None:
+    from .executor import from_options
+    from .yt8m.importer import REPORT_NAME, Settings, import_yt8m
+
+    settings = Settings(features=args.features, val_fraction=args.val_fraction, seed=args.seed,
+                        max_videos=args.max_videos, skip_damaged=args.skip_damaged)
+    report = import_yt8m(args.inputs, args.out_dir, vocabulary=args.vocabulary, mapping=args.mapping,
+                         settings=settings, executor=from_options(args.ray) if args.ray else None,
+                         progress=not args.quiet)
+    state = "up to date, nothing imported" if report.get("up_to_date") else f"{report['seconds']:.1f} s"
+    for split, per_class in report["splits"].items():
+        print(f"{split}: {sum(per_class.values())} videos ({', '.join(f'{c} {n}' for c, n in per_class.items())})")
+    dropped = ", ".join(f"{n} {r.replace('_', ' ')}" for r, n in report["dropped_per_reason"].items())
+    print(f"{report['records_read']} records read from {len(report['files'])} files; dropped: {dropped}; "
+          f"{report['damaged']} damaged skipped ({state}); report: {args.out_dir / REPORT_NAME}")
+
+
 def _book_args(bk) -> None:
     bk.add_argument("--params", type=Path, help="YAML file of chapter parameters")
     bk.add_argument("--data", type=Path, help="feature folder (default: the simulated default data)")
@@ -380,6 +416,8 @@ COMMANDS = {
     "classify": ("classify video files with a trained run: top categories, member agreement, confidence, "
                  "a timeline with --window (exit status 0: all classified, 3: some, 1: none)", _classify_args,
                  _cmd_classify),
+    "import-yt8m": ("YouTube-8M frame-level TFRecords (train*, validate*) -> the study's train/val/test feature "
+                    "files, by a mapping of its labels to the four classes", _import_args, _cmd_import),
     "realclips": ("a dataset of real video frames (Atari games, real footage and photographs, screens of real "
                   "documents and data, animation) in the study's four classes, as feature files", _realclips_args,
                   _cmd_realclips),
@@ -436,6 +474,7 @@ RESUME_HINTS = {
     "train": "finished epochs are kept: run the same command with --resume to continue",
     "extract": "finished videos are kept: run the same command again to continue",
     "realclips": "finished clips and videos are kept: run the same command again to continue",
+    "import-yt8m": "finished files are kept: run the same command again to continue",
     "book": "finished chapters are kept: run the same command again to continue",
 }
 

@@ -10,9 +10,16 @@ schema:
 ``subcategories``         optional, one UTF-8 string per video (written by this project)
 ``video_ids``             optional, one UTF-8 string per video (written by this project)
 ``sources``               optional, one UTF-8 string per video: where its pixels come from (``ale:pong``)
+``source_labels``         optional, one UTF-8 string per video: its labels in the dataset it was imported from
+                          (YouTube-8M vocabulary ids, space-separated)
 attributes                ``num_videos``, ``max_frames``, ``feature_dim``, ``multi_scale``,
                           ``category_mapping`` (JSON object ``{name: id}``)
 ========================  ===========================================================
+
+**Quantized encoding**: ``features`` may instead be uint8 with a ``quantization`` attribute, the JSON object
+``{"scale": s, "offset": o}``; every reader (in memory or lazily, video by video) turns a stored ``q`` into the
+float32 ``q * s + o`` (computed in float32) inside the valid frames and 0 after them (:func:`dequantize`). YouTube-8M's
+frame features are stored this way (``s = 4/255``, ``o = 4/512 - 2``), at a quarter of float32's size.
 
 :class:`FeatureFile` opens and validates a file. Every problem raises
 :class:`~vidstudy.errors.FeatureFileError` with one sentence naming the file and
@@ -44,13 +51,13 @@ STUDY_CATEGORIES: dict[str, int] = {
     "Natural_Content": 3,
 }
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction", "subset")
+PROVENANCE_KEYS: tuple[str, ...] = ("simulation", "extraction", "subset", "imported")
 DEFAULT_MEMORY_BUDGET = 2 * 1024**3  # bytes of decoded float32 features held in RAM
 _VALUE_CHECK_BLOCK = 64 * 1024**2  # bytes of features checked per block
 
 
 #: The optional per-video string datasets, in the order they are written.
-STRING_DATASETS = ("subcategories", "video_ids", "sources")
+STRING_DATASETS = ("subcategories", "video_ids", "sources", "source_labels")
 
 def feature_file_name(split: str) -> str:
     """The file name the study uses for ``split``."""
@@ -105,16 +112,20 @@ def parse_category_mapping(raw, where: str) -> dict[str, int]:
 
 
 def check_arrays(where: str, features, labels: np.ndarray, num_frames: np.ndarray, mapping: Mapping[str, int],
-                 extras: Mapping[str, Sequence] = ()) -> None:
+                 extras: Mapping[str, Sequence] = (), quantized: bool = False) -> None:
     """Check the layout and the values of a feature set.
 
     ``features`` may be an h5py dataset (only its shape and dtype are read here);
-    the finiteness of its valid frames is checked block by block by the caller.
+    the finiteness of its valid frames is checked block by block by the caller. ``quantized``: ``features`` holds
+    the quantized encoding's uint8 values.
 
     Raises :class:`FeatureFileError` naming ``where`` and the offending field.
     """
+    feature_kind = ("u", "uint8 [N, T, D] (the quantized encoding)") if quantized else ("f", "floating point [N, T, D]")
+    if quantized and np.dtype(features.dtype) != np.uint8:
+        raise FeatureFileError(f"{where}: dataset 'features' has dtype {features.dtype}, expected {feature_kind[1]}.")
     for name, arr, rank, kinds, what in (
-        ("features", features, 3, "f", "floating point [N, T, D]"),
+        ("features", features, 3, *feature_kind),
         ("labels", labels, 1, "iu", "integer [N]"),
         ("num_frames", num_frames, 1, "iu", "integer [N]"),
     ):
@@ -157,6 +168,39 @@ def _check_finite(where: str, block: np.ndarray, nf: np.ndarray, offset: int) ->
             f"{where}: dataset 'features' holds NaN or infinite values inside the valid frames "
             f"(video {offset + video}, step {step})."
         )
+
+
+def parse_quantization(raw: Mapping | None, where: str) -> dict | None:
+    """A ``quantization`` attribute's ``{"scale", "offset"}`` as floats, checked (finite, a positive scale)."""
+    if raw is None:
+        return None
+    if set(raw) != {"scale", "offset"}:
+        raise FeatureFileError(f"{where}: attribute 'quantization' must hold exactly 'scale' and 'offset', got "
+                               f"{sorted(raw)}.")
+    values = {}
+    for key in ("scale", "offset"):
+        v = raw[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise FeatureFileError(f"{where}: attribute 'quantization' has {key} {v!r:.40}, expected a finite number.")
+        values[key] = float(v)
+    if values["scale"] <= 0:
+        raise FeatureFileError(f"{where}: attribute 'quantization' has scale {values['scale']}, expected > 0.")
+    return values
+
+
+def dequantize(stored: np.ndarray, num_frames: np.ndarray, quantization: Mapping | None) -> np.ndarray:
+    """Stored features as float32: ``stored`` is rows ``[B, T, D]`` with their ``num_frames`` ``[B]``, or one video's
+    valid frames ``[n, D]`` with ``num_frames`` ``None``. Without ``quantization`` only the type changes; with it, each
+    value is ``q * scale + offset`` in float32, and the frames after each row's ``num_frames`` are 0."""
+    if quantization is None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(stored, dtype=np.float32)
+    out = stored.astype(np.float32)
+    out *= np.float32(quantization["scale"])
+    out += np.float32(quantization["offset"])
+    if num_frames is not None:
+        out[np.arange(out.shape[1])[None, :] >= np.asarray(num_frames)[:, None]] = 0
+    return out
 
 
 def _blocks(n: int, row_bytes: int) -> Iterable[slice]:
@@ -279,7 +323,11 @@ class FeatureFile:
         extras = {k: f[k] for k in STRING_DATASETS if k in f}
         feats = f["features"]
         labels, num_frames = f["labels"][()], f["num_frames"][()]
-        check_arrays(where, feats, labels, num_frames, mapping, extras)
+        self.quantization = parse_quantization(_json_attr(attrs, "quantization", where), where)
+        if self.quantization is None and feats.dtype == np.uint8:
+            raise FeatureFileError(f"{where}: dataset 'features' is uint8 but the file has no 'quantization' "
+                                   f"attribute saying how to read it back as floats.")
+        check_arrays(where, feats, labels, num_frames, mapping, extras, quantized=self.quantization is not None)
         n, t, d = feats.shape
         for name, actual, what in (("feature_dim", d, f"'features' has D={d}"), ("num_videos", n, f"'features' has {n} videos"),
                                    ("max_frames", t, f"'features' has T={t}")):
@@ -292,19 +340,20 @@ class FeatureFile:
         self.subcategories = _read_strings(f["subcategories"], where) if "subcategories" in f else None
         self.video_ids = _read_strings(f["video_ids"], where) if "video_ids" in f else None
         self.sources = _read_strings(f["sources"], where) if "sources" in f else None
+        self.source_labels = _read_strings(f["source_labels"], where) if "source_labels" in f else None
         self.multi_scale = _bool_attr(attrs, "multi_scale", where)
         # vidstudy.simulate and vidstudy.extraction.extract record their settings; other files have neither.
         self.simulation = _json_attr(attrs, "simulation", where)
         self.extraction = _json_attr(attrs, "extraction", where)
         self.subset = _json_attr(attrs, "subset", where)  # vidstudy.study.recipes.training_subset: its source and size
+        self.imported = _json_attr(attrs, "imported", where)  # vidstudy.yt8m: the dataset and the import's settings
         self.dtype = str(feats.dtype)
         self.shape = (n, t, d)
         self.nbytes = n * t * d * 4
         self.in_memory = self.nbytes <= memory_budget
         self._features = np.empty((n, t, d), np.float32) if self.in_memory else None
         for sl in _blocks(n, t * d * feats.dtype.itemsize):
-            with np.errstate(over="ignore", invalid="ignore"):
-                block = np.asarray(feats[sl], dtype=np.float32)
+            block = dequantize(feats[sl], self.num_frames[sl], self.quantization)
             _check_finite(where, block, self.num_frames[sl], sl.start)
             if self.in_memory:
                 self._features[sl] = block
@@ -347,7 +396,7 @@ class FeatureFile:
         if self.in_memory:
             return self._features[i, :n]
         try:
-            return np.asarray(self._dataset()[i, :n], dtype=np.float32)
+            return dequantize(self._dataset()[i, :n], None, self.quantization)
         except OSError as exc:
             raise FeatureFileError(f"{self.path}: cannot be read at video {i}, the file is damaged or was changed "
                                    f"({exc}).") from None
@@ -356,7 +405,7 @@ class FeatureFile:
         """All features as float32 ``[N, T, D]`` (reads the whole file if lazy)."""
         if self.in_memory:
             return self._features
-        return np.asarray(self._dataset()[()], dtype=np.float32)
+        return dequantize(self._dataset()[()], self.num_frames, self.quantization)
 
     def mean_features(self) -> np.ndarray:
         """Time-averaged features over each video's valid frames, ``[N, D]``."""
@@ -395,6 +444,7 @@ class FeatureFile:
             "max_frames": t,
             "feature_dim": d,
             "dtype": self.dtype,
+            "quantization": self.quantization,
             "size_on_disk_bytes": self.path.stat().st_size,
             "multi_scale": self.multi_scale,
             "category_mapping": self.category_mapping,
@@ -411,9 +461,9 @@ class FeatureFile:
 
 
 def read_provenance(path: str | os.PathLike) -> dict:
-    """A feature file's provenance, read without its features: ``{"extraction", "simulation", "subset"}`` (each a
-    dict, or ``None`` when the file records none) and ``multi_scale``; one sentence naming the file if it is not a
-    readable HDF5 file."""
+    """A feature file's provenance, read without its features: ``{"extraction", "simulation", "subset",
+    "imported"}`` (each a dict, or ``None`` when the file records none) and ``multi_scale``; one sentence naming the
+    file if it is not a readable HDF5 file."""
     path = Path(path)
     where = str(path)
     if not path.is_file() or not h5py.is_hdf5(path):
@@ -438,8 +488,10 @@ def write_feature_file(
     subcategories: Sequence[str] | None = None,
     video_ids: Sequence[str] | None = None,
     sources: Sequence[str] | None = None,
+    source_labels: Sequence[str] | None = None,
     compression_level: int = 4,
     provenance: Mapping[str, Mapping] | None = None,
+    quantization: Mapping[str, float] | None = None,
 ) -> Path:
     """Validate and write a feature file in the study's schema, atomically.
 
@@ -448,9 +500,10 @@ def write_feature_file(
     ``shape``, ``dtype`` and ``features[start:stop]`` returning those rows as an
     array. It is read a block at a time, so a split larger than memory can be
     written. ``provenance`` maps ``"simulation"`` (the simulator's settings),
-    ``"extraction"`` (the extractor's) or ``"subset"`` (the fingerprint of a subset's
-    source) to a JSON-able mapping, stored as a JSON
-    attribute of that name. Nothing is written if any check fails.
+    ``"extraction"`` (the extractor's), ``"imported"`` (the dataset an import read, and its settings) or
+    ``"subset"`` (the fingerprint of a subset's source) to a JSON-able mapping, stored as a JSON attribute of that
+    name. With ``quantization`` (``{"scale", "offset"}``), ``features`` is uint8 and is stored as
+    it is, in the quantized encoding. Nothing is written if any check fails.
     """
     path = Path(path)
     where = str(path)
@@ -459,9 +512,10 @@ def write_feature_file(
     labels = np.asarray(labels)
     num_frames = np.asarray(num_frames)
     mapping = parse_category_mapping(dict(category_mapping), where)
-    extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids), ("sources", sources))
-              if v is not None}
-    check_arrays(where, features, labels, num_frames, mapping, extras)
+    extras = {k: v for k, v in (("subcategories", subcategories), ("video_ids", video_ids), ("sources", sources),
+                                ("source_labels", source_labels)) if v is not None}
+    quantization = parse_quantization(None if quantization is None else dict(quantization), where)
+    check_arrays(where, features, labels, num_frames, mapping, extras, quantized=quantization is not None)
     unknown = sorted(set(provenance or {}) - set(PROVENANCE_KEYS))
     if unknown:
         raise FeatureFileError(f"{where}: unknown provenance {unknown}; known: {', '.join(PROVENANCE_KEYS)}.")
@@ -470,7 +524,7 @@ def write_feature_file(
         sink = _WriteErrorKeeper(raw)
         try:
             _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_scale, provenance,
-                            compression_level, where)
+                            compression_level, where, quantization)
         except Exception:
             sink.raise_kept(tmp)
             raise
@@ -479,16 +533,20 @@ def write_feature_file(
 
 
 def _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_scale, provenance, compression_level,
-                    where) -> None:
+                    where, quantization=None) -> None:
     """The datasets and attributes of a feature file, written by h5py through ``sink``."""
     n, t, d = features.shape
+    dtype = np.float32 if quantization is None else np.uint8
     with h5py.File(sink, "w") as f:
-        ds = f.create_dataset("features", shape=(n, t, d), dtype=np.float32, chunks=(1, t, d),
+        ds = f.create_dataset("features", shape=(n, t, d), dtype=dtype, chunks=(1, t, d),
                               compression="gzip", compression_opts=compression_level)
-        for sl in _blocks(n, t * d * 4):
-            with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below
-                block = np.asarray(features[sl], dtype=np.float32)
-            _check_finite(where, block, num_frames[sl], sl.start)
+        for sl in _blocks(n, t * d * np.dtype(dtype).itemsize):
+            if quantization is None:
+                with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below
+                    block = np.asarray(features[sl], dtype=np.float32)
+                _check_finite(where, block, num_frames[sl], sl.start)
+            else:
+                block = np.asarray(features[sl], dtype=np.uint8)
             ds[sl] = block
         f.create_dataset("labels", data=labels.astype(np.int64))
         f.create_dataset("num_frames", data=num_frames.astype(np.int32))
@@ -501,6 +559,8 @@ def _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_s
         f.attrs["category_mapping"] = json.dumps(mapping)
         for key, value in (provenance or {}).items():
             f.attrs[key] = json.dumps(dict(value))
+        if quantization is not None:
+            f.attrs["quantization"] = json.dumps(quantization)
 
 
 class _WriteErrorKeeper:

@@ -6,7 +6,8 @@ glued values), ``anomaly`` (the Animation analysis), ``experiments`` (the improv
 ``recipes`` (the recipe study, its sizes and its verdict), ``families`` (every model family under one set of
 rules: the choice on validation, the comparisons, the costs), ``claims`` (the study's claims as comparisons
 with CIs), ``crosssource`` (leaving sources out, every one once), ``simcompare`` (simulator against real
-statistics), ``classifying`` (the clips and the joined video the classifying chapter classifies) and
+statistics), ``classifying`` (the clips and the joined video the classifying chapter classifies), ``youtube8m`` (shards in
+YouTube-8M's format, the shipped mappings as a table) and
 ``findings`` (the headline sentences the Findings page pastes). It reads runs and predictions stores through
 the flat core; nothing in the core imports it.
 """
