@@ -282,3 +282,18 @@ def test_masked_pooling_blocks_see_only_valid_steps():
     x[~mask] = 100.0  # what lies beyond a video's length would win a plain max and move a plain mean
     torch.testing.assert_close(blocks.masked_max(x, mask), torch.tensor([[-1.0, -2.0], [-7.0, -8.0]]))
     torch.testing.assert_close(blocks.masked_mean(x, mask), torch.tensor([[-2.0, -3.0], [-7.0, -8.0]]))
+
+
+@pytest.mark.parametrize("arch", ["temporal", "meanpool", "dbof", "lstm", "netvlad", "nextvlad", "transformer"])
+def test_every_family_takes_youtube8ms_shape(arch):
+    """YouTube-8M's frame-level shape (T=300; D=1024 rgb, 1152 with audio): each family builds at its published size
+    and trains a step at its CPU size on values in the dequantized range [-2, 2]."""
+    for d in (1024, 1152):
+        assert count_parameters(_meta(arch, d)) > 0
+    torch.manual_seed(0)
+    model = build_model(family(arch).sized("cpu"), 1152, 4)
+    x = torch.rand(2, 300, 1152) * 4 - 2
+    logits = model(x, torch.tensor([300, 137]))
+    assert logits.shape == (2, 4) and torch.isfinite(logits).all()
+    logits.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

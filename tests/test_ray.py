@@ -169,3 +169,18 @@ def test_resources_per_member_on_the_command_line(ray_cluster, smoke_dir, tmp_pa
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"but the Ray cluster at local has {os.cpu_count()} CPUs and 0 GPUs." in err[0], err
         assert not (tmp_path / "more").exists()
+
+
+def test_an_import_through_ray_equals_the_local_one_byte_for_byte(ray_cluster, tmp_path):
+    from test_yt8m import write_mini_yt8m
+
+    from vidstudy.yt8m.importer import import_yt8m
+
+    write_mini_yt8m(tmp_path / "in", train=3, validate=4)
+    local = import_yt8m([tmp_path / "in"], tmp_path / "local", progress=False)
+    remote = import_yt8m([tmp_path / "in"], tmp_path / "ray", executor=RayExecutor(), progress=False)
+    for split in ("train", "val", "test"):
+        name = feature_file_name(split)
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes(), split
+    assert [{k: f[k] for k in ("records", "kept", "dropped")} for f in remote["files"]] == \
+        [{k: f[k] for k in ("records", "kept", "dropped")} for f in local["files"]]
