@@ -9,7 +9,8 @@
 2. The import (``rgb``), cold, here: records/s and MB/s of input; the same with ``--ray`` (a local cluster).
 3. Where the time goes, timed on the same files: the framing and both CRCs alone (``read_records``), then protobuf's
    parse of each record, then :func:`~vidstudy.yt8m.example.decode_video` (the parse and the per-frame checks and
-   join), against the whole import (which also writes the parts and merges them into the split files).
+   join), then each file's part (``import_file``: all of that and the writing), hashing the inputs (the import's
+   reuse key), and the rest of the import: merging the parts into the split files.
 
 Disk: the split files' bytes per 1,000 kept videos.
 """
@@ -24,10 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from vidstudy.fingerprint import file_identity, fingerprint, forget
 from vidstudy.study.youtube8m import write_shards
 from vidstudy.yt8m.example import decode_video, sequence_example_class
-from vidstudy.yt8m.importer import import_yt8m
+from vidstudy.yt8m.importer import Settings, import_file, import_yt8m, input_files
 from vidstudy.yt8m.tfrecord import read_records
+from vidstudy.yt8m.vocabulary import load_mapping
 
 
 def timed(fn) -> float:
@@ -51,6 +54,7 @@ def main() -> None:
         print(f"shards: {args.files} files, {records} records, {size / 1e6:.0f} MB (written in "
               f"{time.perf_counter() - t0:.0f} s)")
         report = {}
+        forget()  # the import hashes its inputs as it would in a fresh process
         wall = timed(lambda: report.update(import_yt8m(paths, Path(tmp) / "out", progress=False)))
         kept = sum(report["kept_per_class"].values())
         out = sum(f.stat().st_size for f in (Path(tmp) / "out").glob("*.h5"))
@@ -61,9 +65,15 @@ def main() -> None:
         message = sequence_example_class()
         parse = timed(lambda: [message.FromString(d) for p in paths for _, d in read_records(p)])
         decode = timed(lambda: [decode_video(d, p, i) for p in paths for i, d in read_records(p)])
-        print(f"  of the import's {wall:.1f} s: framing and CRCs {100 * framing / wall:.0f} %, protobuf's parse "
-              f"{100 * (parse - framing) / wall:.0f} %, the per-frame checks and join "
-              f"{100 * (decode - parse) / wall:.0f} %, the parts and split files {100 * (wall - decode) / wall:.0f} %")
+        forget()
+        hashing = timed(lambda: fingerprint({f"input{k}": p for k, p in enumerate(paths)}))
+        mapping, settings = load_mapping("2018"), Settings()
+        parts = timed(lambda: [import_file(p, r, file_identity(p), mapping, settings, Path(tmp) / "parts" / f"{p.name}.h5")
+                               for p, r in input_files(paths)])
+        share = {"framing and CRCs": framing, "protobuf's parse": parse - framing,
+                 "the per-frame checks and join": decode - parse, "writing the parts": parts - decode,
+                 "hashing the inputs (the reuse key)": hashing, "merging into the split files": wall - parts - hashing}
+        print(f"  of the import's {wall:.1f} s: " + ", ".join(f"{k} {100 * v / wall:.0f} %" for k, v in share.items()))
         if args.ray:
             from vidstudy.executor import from_options, shutdown
 

@@ -246,6 +246,8 @@ def test_the_gpu_configuration_is_valid_and_a_missing_gpu_is_one_line(tmp_path, 
     p = resolve_params(REPO / "book" / "params" / "gpu.yaml")
     assert (p["preset"], p["shape"], p["device"], p["run_dir"]) == ("paper", "paper", "auto", "runs/book-gpu")
     assert p["members"] >= 3 and p["epochs"] >= 1
+    imported = resolve_params(REPO / "book" / "params" / "gpu.yaml", data=tmp_path / "data-yt8m")
+    assert imported["data_dir"] == str(tmp_path / "data-yt8m") and imported["preset"] == "paper"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     params = tmp_path / "p.yaml"
     params.write_text("device: cuda\n")

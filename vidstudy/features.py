@@ -496,7 +496,7 @@ def write_feature_file(
     """Validate and write a feature file in the study's schema, atomically.
 
     ``features`` is float ``[N, T, D]`` (stored as float32, gzip level
-    ``compression_level``, one chunk per video): an array, or any object with
+    ``compression_level``, 0 for none, one chunk per video): an array, or any object with
     ``shape``, ``dtype`` and ``features[start:stop]`` returning those rows as an
     array. It is read a block at a time, so a split larger than memory can be
     written. ``provenance`` maps ``"simulation"`` (the simulator's settings),
@@ -539,7 +539,7 @@ def _write_datasets(sink, features, labels, num_frames, mapping, extras, multi_s
     dtype = np.float32 if quantization is None else np.uint8
     with h5py.File(sink, "w") as f:
         ds = f.create_dataset("features", shape=(n, t, d), dtype=dtype, chunks=(1, t, d),
-                              compression="gzip", compression_opts=compression_level)
+                              **({"compression": "gzip", "compression_opts": compression_level} if compression_level else {}))
         for sl in _blocks(n, t * d * np.dtype(dtype).itemsize):
             if quantization is None:
                 with np.errstate(over="ignore"):  # values beyond float32 become inf and are refused below

@@ -80,19 +80,19 @@ def sequence_example_class():
 def _frames(lists, name: str, width: int, path, index: int) -> np.ndarray:
     if name not in lists.feature_list:
         raise RecordError(path, index, f"has no '{name}' feature list")
-    values = []
-    for feature in lists.feature_list[name].feature:
-        if feature.WhichOneof("kind") != "bytes_list" or len(feature.bytes_list.value) != 1:
-            raise RecordError(path, index, f"has an '{name}' frame that is not one byte string")
-        values.append(feature.bytes_list.value[0])
-    if not values:
+    features = lists.feature_list[name].feature
+    if not features:
         raise RecordError(path, index, f"has an empty '{name}' feature list")
-    if len(values) > MAX_FRAMES:
-        raise RecordError(path, index, f"has {len(values)} '{name}' frames, more than YouTube-8M's {MAX_FRAMES}")
-    bad = next((k for k, v in enumerate(values) if len(v) != width), None)
-    if bad is not None:
+    values = [v for feature in features for v in feature.bytes_list.value]
+    if len(values) != len(features):
+        raise RecordError(path, index, f"has an '{name}' frame that is not one byte string")
+    if len(features) > MAX_FRAMES:
+        raise RecordError(path, index, f"has {len(features)} '{name}' frames, more than YouTube-8M's {MAX_FRAMES}")
+    joined = b"".join(values)
+    if len(joined) != width * len(values):  # then find the frame
+        bad = next(k for k, v in enumerate(values) if len(v) != width)
         raise RecordError(path, index, f"has an '{name}' frame of {len(values[bad])} bytes (frame {bad}), expected {width}")
-    return np.frombuffer(b"".join(values), np.uint8).reshape(len(values), width)
+    return np.frombuffer(joined, np.uint8).reshape(len(values), width)
 
 
 def decode_video(data: bytes, path, index: int, audio: bool = False) -> Video:

@@ -223,9 +223,13 @@ class _Rows:
     def __getitem__(self, sl: slice) -> np.ndarray:
         chosen = self.rows[sl]
         out = np.zeros((len(chosen), *self.shape[1:]), np.uint8)
-        for k, (p, i) in enumerate(chosen):
-            a, b = self.starts[p][i], self.starts[p][i + 1]
-            out[k, :b - a] = self.parts[p]["frames"][a:b]
+        for p in sorted({p for p, _ in chosen}):  # each part's frames for the block in one read
+            mine = [(k, i) for k, (q, i) in enumerate(chosen) if q == p]
+            first, last = self.starts[p][mine[0][1]], self.starts[p][mine[-1][1] + 1]
+            frames = self.parts[p]["frames"][first:last]
+            for k, i in mine:
+                a, b = self.starts[p][i] - first, self.starts[p][i + 1] - first
+                out[k, :b - a] = frames[a:b]
         return out
 
 
@@ -265,7 +269,7 @@ def write_splits(parts: list[h5py.File], roles: list[str], out_dir: Path, settin
                            cols["labels"][rows], nf, STUDY_CATEGORIES, multi_scale=False,
                            subcategories=list(cols["subcategories"][rows]), video_ids=list(cols["video_ids"][rows]),
                            source_labels=list(cols["source_labels"][rows]), provenance={"imported": provenance},
-                           quantization=QUANTIZATION, compression_level=1)
+                           quantization=QUANTIZATION, compression_level=0)
         counts[s] = {c: int((cols["labels"][rows] == k).sum()) for k, c in enumerate(names)}
     return counts
 
