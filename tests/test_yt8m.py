@@ -276,3 +276,46 @@ def test_an_imported_folder_trains_predicts_and_evaluates(shards, tmp_path):
     assert main(["train", str(tmp_path / "out"), str(run), "--members", "1", "--epochs", "1", "--quiet", "--no-plots",
                  "--device", "cpu", "--set", "train.batch_size=4"]) == 0
     assert main(["evaluate", str(run), "--bootstrap", "10", "--subsequences", "1", "--device", "cpu"]) == 0
+
+
+def test_a_vocabulary_csv_checks_the_mappings_names_and_a_mapping_of_ones_own_is_checked(tmp_path):
+    from vidstudy.yt8m.vocabulary import load_mapping, mapping_path
+
+    rows = ["Index,TrainVideoCount,KnowledgeGraphId,Name"] + [f"{i},1,/m/x{i},label {i}" for i in range(3862)]
+    names = {0: "Game", 1: "Video game", 5: "Cartoon", 16: "Animation", 27: "Minecraft", 289: "Nature",
+             308: "Slide show", 328: "Manga", 363: "Wildlife", 640: "Website", 997: "Web page", 1253: "Video lesson",
+             2211: "Landscape", 2783: "Screencast"}
+    for i, name in names.items():
+        rows[i + 1] = f"{i},1,/m/x{i},{name}"
+    csv = tmp_path / "vocabulary.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    assert load_mapping(str(csv)).vocabulary == "2018"  # 3,862 labels: the 2018 mapping, its names as the CSV's
+    rows[17] = "16,1,/m/x16,Anime"
+    csv.write_text("\n".join(rows) + "\n")
+    with pytest.raises(ParameterError, match="id 16 is named 'Animation' but the vocabulary names it 'Anime'"):
+        load_mapping(str(csv))
+    own = json.loads(mapping_path("2018").read_text())
+    own["classes"]["Gaming"].append([16, "Animation"])
+    (tmp_path / "mine.json").write_text(json.dumps(own))
+    with pytest.raises(ParameterError, match="id 16 is listed under both Animation and Gaming"):
+        load_mapping("2018", tmp_path / "mine.json")
+    own["classes"]["Gaming"][-1] = [5000, "beyond"]
+    (tmp_path / "mine.json").write_text(json.dumps(own))
+    with pytest.raises(ParameterError, match=r"class Gaming lists id 5000, outside the vocabulary's 0\.\.3861"):
+        load_mapping("2018", tmp_path / "mine.json")
+    with pytest.raises(ParameterError, match="is for the '2018' vocabulary, not '2017'"):
+        load_mapping("2017", mapping_path("2018"))
+    del own["classes"]["Gaming"]
+    (tmp_path / "mine.json").write_text(json.dumps(own))
+    with pytest.raises(ParameterError, match="must list exactly the classes"):
+        load_mapping("2018", tmp_path / "mine.json")
+
+
+def test_the_command_prints_the_splits_and_the_drops(shards, tmp_path, capsys):
+    assert main(["import-yt8m", str(shards["inputs"]), str(tmp_path / "out"), "--quiet", "--val-fraction", "0.25"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "train: 12 videos (Animation 3, Flat_Content 3, Gaming 3, Natural_Content 3)"
+    assert out[1] == "val: 8 videos (Animation 2, Flat_Content 2, Gaming 2, Natural_Content 2)"
+    assert out[3].startswith("46 records read from 2 files; dropped: 1 no class, 1 several classes; 0 damaged skipped")
+    assert main(["import-yt8m", str(shards["inputs"]), str(tmp_path / "out"), "--quiet", "--val-fraction", "1.5"]) == 1
+    assert "val fraction (--val-fraction) must lie in (0, 1), got 1.5." in capsys.readouterr().err
