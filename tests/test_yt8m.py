@@ -319,3 +319,10 @@ def test_the_command_prints_the_splits_and_the_drops(shards, tmp_path, capsys):
     assert out[3].startswith("46 records read from 2 files; dropped: 1 no class, 1 several classes; 0 damaged skipped")
     assert main(["import-yt8m", str(shards["inputs"]), str(tmp_path / "out"), "--quiet", "--val-fraction", "1.5"]) == 1
     assert "val fraction (--val-fraction) must lie in (0, 1), got 1.5." in capsys.readouterr().err
+
+
+def test_max_videos_keeps_the_first_videos_of_each_file(shards, tmp_path):
+    report = import_yt8m([shards["inputs"]], tmp_path / "out", settings=Settings(max_videos=6), progress=False)
+    assert [sum(f["kept"].values()) for f in report["files"]] == [6, 6]
+    train = FeatureFile(tmp_path / "out" / "train_features_multiscale.h5")
+    assert train.video_ids == ["trAni0", "trAni1", "trAni2", "trFla0", "trFla1", "trFla2"]  # the file's first six

@@ -362,7 +362,8 @@ def _import_args(im) -> None:
     im.add_argument("--val-fraction", type=float, default=0.5,
                     help="share of each class of the validate* records that goes to val, the rest to test (default 0.5)")
     im.add_argument("--seed", type=int, default=0, help="seed of the val/test hash split (default 0)")
-    im.add_argument("--max-videos", type=int, default=None, help="keep at most N videos (per file, and in all)")
+    im.add_argument("--max-videos", type=int, default=None, metavar="N",
+                    help="keep at most the first N kept videos of each file (a quick look at a large set)")
     im.add_argument("--skip-damaged", action="store_true",
                     help="skip damaged records (counted in the report) instead of stopping at the first")
     im.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -48,7 +48,7 @@ class Settings:
     features: str = "rgb"
     val_fraction: float = 0.5
     seed: int = 0
-    max_videos: int | None = None  # kept videos per input file, and in all (the first, in file order)
+    max_videos: int | None = None  # kept videos of each input file (its first ones); None: all
     skip_damaged: bool = False
 
     def __post_init__(self):
@@ -243,10 +243,10 @@ def _columns(parts: list[h5py.File]) -> dict[str, np.ndarray]:
 
 
 def write_splits(parts: list[h5py.File], roles: list[str], out_dir: Path, settings: Settings, provenance: dict) -> dict:
-    """The three split files from the parts (in input order, the first ``max_videos`` kept videos in all); returns
-    the videos per class of each split."""
+    """The three split files from the parts (their videos in input order); returns the videos per class of each
+    split."""
     cols = _columns(parts)
-    keep = np.arange(len(cols["labels"]))[:settings.max_videos]
+    keep = np.arange(len(cols["labels"]))
     role = np.array([roles[k] for k, _ in cols["where"]])[keep]
     to_val = np.zeros(len(keep), bool)
     validate = np.flatnonzero(role == "validate")
