@@ -317,6 +317,8 @@ def test_the_command_prints_the_splits_and_the_drops(shards, tmp_path, capsys):
     assert out[0] == "train: 12 videos (Animation 3, Flat_Content 3, Gaming 3, Natural_Content 3)"
     assert out[1] == "val: 8 videos (Animation 2, Flat_Content 2, Gaming 2, Natural_Content 2)"
     assert out[3].startswith("46 records read from 2 files; dropped: 1 no class, 1 several classes; 0 damaged skipped")
+    assert main(["inspect", str(tmp_path / "out" / "val_features_multiscale.h5")]) == 0
+    assert "dtype         uint8 (quantized: read as q * 0.0156863 + -1.99219)" in capsys.readouterr().out
     assert main(["import-yt8m", str(shards["inputs"]), str(tmp_path / "out"), "--quiet", "--val-fraction", "1.5"]) == 1
     assert "val fraction (--val-fraction) must lie in (0, 1), got 1.5." in capsys.readouterr().err
 

@@ -44,7 +44,8 @@ def format_summary(s: dict) -> str:
         f"videos (N)    {s['num_videos']}",
         f"frames (T)    {s['max_frames']}",
         f"features (D)  {s['feature_dim']}",
-        f"dtype         {s['dtype']}",
+        f"dtype         {s['dtype']}" + (f" (quantized: read as q * {s['quantization']['scale']:.6g} + "
+                                             f"{s['quantization']['offset']:.6g})" if s["quantization"] else ""),
         f"size on disk  {_human_bytes(s['size_on_disk_bytes'])}",
         f"multi_scale   {s['multi_scale']}",
         *origin,
