@@ -328,3 +328,28 @@ def test_max_videos_keeps_the_first_videos_of_each_file(shards, tmp_path):
     assert [sum(f["kept"].values()) for f in report["files"]] == [6, 6]
     train = FeatureFile(tmp_path / "out" / "train_features_multiscale.h5")
     assert train.video_ids == ["trAni0", "trAni1", "trAni2", "trFla0", "trFla1", "trFla2"]  # the file's first six
+
+
+def test_the_merge_holds_one_part_open_at_a_time(tmp_path, monkeypatch):
+    """However many input files there are, the merge opens their parts one after another (a release has thousands)."""
+    rng = np.random.default_rng(4)
+    for k in range(6):
+        name = f"train{k}.tfrecord" if k < 3 else f"validate{k}.tfrecord"
+        write_tfrecord(tmp_path / name,
+                       [video(rng, f"{k}{c[:2]}{i}", labels)[0] for c, labels in LABELS.items() for i in range(2)])
+    open_now, most = [0], [0]
+
+    class Counting(h5py.File):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+
+        def close(self):
+            if self.id.valid:
+                open_now[0] -= 1
+            super().close()
+
+    monkeypatch.setattr(h5py, "File", Counting)
+    report = import_yt8m(sorted(tmp_path.glob("*.tfrecord")), tmp_path / "out", progress=False)
+    assert len(report["files"]) == 6 and most[0] <= 2  # a part, and the split file being written

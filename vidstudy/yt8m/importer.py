@@ -214,11 +214,24 @@ def split_of_validate(video_ids: Sequence[str], labels: np.ndarray, seed: int, v
 
 class _Rows:
     """The chosen videos of the parts as one uint8 ``[N, T, D]`` array, read a block of rows at a time (what
-    :func:`~vidstudy.features.write_feature_file` takes)."""
+    :func:`~vidstudy.features.write_feature_file` takes). One part is open at a time, however many there are: the
+    rows come part after part."""
 
-    def __init__(self, parts: list[h5py.File], rows: list[tuple[int, int]], starts: list[np.ndarray], t: int, d: int):
+    def __init__(self, parts: list[Path], rows: list[tuple[int, int]], starts: list[np.ndarray], t: int, d: int):
         self.parts, self.rows, self.starts = parts, rows, starts
         self.shape, self.dtype = (len(rows), t, d), np.dtype(np.uint8)
+        self._open: tuple[int, h5py.File] | None = None
+
+    def _frames(self, p: int, first: int, last: int) -> np.ndarray:
+        if self._open is None or self._open[0] != p:
+            self.close()
+            self._open = (p, h5py.File(self.parts[p], "r"))
+        return self._open[1]["frames"][first:last]
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
 
     def __getitem__(self, sl: slice) -> np.ndarray:
         chosen = self.rows[sl]
@@ -226,34 +239,45 @@ class _Rows:
         for p in sorted({p for p, _ in chosen}):  # each part's frames for the block in one read
             mine = [(k, i) for k, (q, i) in enumerate(chosen) if q == p]
             first, last = self.starts[p][mine[0][1]], self.starts[p][mine[-1][1] + 1]
-            frames = self.parts[p]["frames"][first:last]
+            frames = self._frames(p, first, last)
             for k, i in mine:
                 a, b = self.starts[p][i] - first, self.starts[p][i + 1] - first
                 out[k, :b - a] = frames[a:b]
         return out
 
 
-def _columns(parts: list[h5py.File]) -> dict[str, np.ndarray]:
-    """Every part's per-video columns, concatenated, with each video's part and index."""
-    cols = {key: np.concatenate([p[key][()] for p in parts]) for key in ("num_frames", "labels")}
-    for key in ("video_ids", "subcategories", "source_labels"):
-        cols[key] = np.array([s.decode() if isinstance(s, bytes) else s for p in parts for s in p[key][()]], dtype=object)
-    cols["where"] = np.array([(k, i) for k, p in enumerate(parts) for i in range(len(p["labels"]))], dtype=np.int64)
-    return cols
+def _columns(parts: list[Path]) -> tuple[dict[str, np.ndarray], int]:
+    """Every part's per-video columns, concatenated, with each video's part and index; and the frames' width. The
+    parts are opened one after another."""
+    read: dict[str, list] = {key: [] for key in ("num_frames", "labels", "video_ids", "subcategories", "source_labels",
+                                                 "where")}
+    width = 0
+    for k, path in enumerate(parts):
+        with h5py.File(path, "r") as f:
+            for key in ("num_frames", "labels"):
+                read[key].append(f[key][()])
+            for key in ("video_ids", "subcategories", "source_labels"):
+                read[key] += [s.decode() if isinstance(s, bytes) else s for s in f[key][()]]
+            read["where"] += [(k, i) for i in range(len(f["labels"]))]
+            width = f["frames"].shape[1]
+    cols = {key: np.concatenate(read[key]) for key in ("num_frames", "labels")}
+    cols.update({key: np.array(read[key], dtype=object) for key in ("video_ids", "subcategories", "source_labels")})
+    cols["where"] = np.array(read["where"], dtype=np.int64).reshape(-1, 2)
+    return cols, width
 
 
-def write_splits(parts: list[h5py.File], roles: list[str], out_dir: Path, settings: Settings, provenance: dict) -> dict:
+def write_splits(parts: list[Path], roles: list[str], out_dir: Path, settings: Settings, provenance: dict) -> dict:
     """The three split files from the parts (their videos in input order); returns the videos per class of each
     split."""
-    cols = _columns(parts)
-    keep = np.arange(len(cols["labels"]))
-    role = np.array([roles[k] for k, _ in cols["where"]])[keep]
-    to_val = np.zeros(len(keep), bool)
+    cols, width = _columns(parts)
+    role = np.array([roles[k] for k, _ in cols["where"]])
     validate = np.flatnonzero(role == "validate")
-    to_val[validate] = split_of_validate(cols["video_ids"][keep][validate], cols["labels"][keep][validate],
-                                         settings.seed, settings.val_fraction)
+    to_val = np.zeros(len(role), bool)
+    to_val[validate] = split_of_validate(cols["video_ids"][validate], cols["labels"][validate], settings.seed,
+                                         settings.val_fraction)
     split = np.where(role == "train", "train", np.where(to_val, "val", "test"))
-    starts = [np.concatenate([[0], np.cumsum(p["num_frames"][()])]) for p in parts]
+    per_part = np.split(cols["num_frames"], np.cumsum(np.bincount(cols["where"][:, 0], minlength=len(parts)))[:-1])
+    starts = [np.concatenate([[0], np.cumsum(n)]) for n in per_part]  # each part's videos' first frames
     names = list(STUDY_CATEGORIES)
     for s in SPLITS:
         if not (split == s).any():
@@ -262,14 +286,16 @@ def write_splits(parts: list[h5py.File], roles: list[str], out_dir: Path, settin
                                 f"empty; import more files, or widen the mapping (--mapping).")
     counts = {}
     for s in SPLITS:
-        rows = keep[split == s]
+        rows = np.flatnonzero(split == s)
         nf = cols["num_frames"][rows]
-        write_feature_file(out_dir / feature_file_name(s), _Rows(parts, [tuple(cols["where"][r]) for r in rows], starts,
-                                                                 int(nf.max()), parts[0]["frames"].shape[1]),
-                           cols["labels"][rows], nf, STUDY_CATEGORIES, multi_scale=False,
-                           subcategories=list(cols["subcategories"][rows]), video_ids=list(cols["video_ids"][rows]),
-                           source_labels=list(cols["source_labels"][rows]), provenance={"imported": provenance},
-                           quantization=QUANTIZATION, compression_level=0)
+        frames = _Rows(parts, [tuple(cols["where"][r]) for r in rows], starts, int(nf.max()), width)
+        try:
+            write_feature_file(out_dir / feature_file_name(s), frames, cols["labels"][rows], nf, STUDY_CATEGORIES,
+                               multi_scale=False, subcategories=list(cols["subcategories"][rows]),
+                               video_ids=list(cols["video_ids"][rows]), source_labels=list(cols["source_labels"][rows]),
+                               provenance={"imported": provenance}, quantization=QUANTIZATION, compression_level=0)
+        finally:
+            frames.close()
         counts[s] = {c: int((cols["labels"][rows] == k).sum()) for k, c in enumerate(names)}
     return counts
 
@@ -300,12 +326,7 @@ def import_yt8m(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
         per_file = executor.map(import_file, jobs)
     provenance = {"dataset": "YouTube-8M frame-level", "vocabulary": chosen.vocabulary, "mapping": chosen.source,
                   "features": settings.features, "seed": settings.seed, "val_fraction": settings.val_fraction}
-    parts = [h5py.File(p, "r") for p in part_paths]
-    try:
-        splits = write_splits(parts, [r for _, r in files], out_dir, settings, provenance)
-    finally:
-        for p in parts:
-            p.close()
+    splits = write_splits(part_paths, [r for _, r in files], out_dir, settings, provenance)
     report = _report(inputs_fp, per_file, splits, chosen, settings, time.perf_counter() - t0, out_dir)
     write_json(out_dir / REPORT_NAME, report)
     shutil.rmtree(out_dir / PARTIAL, ignore_errors=True)
