@@ -125,15 +125,16 @@ def deployment_report(val: Predictions, test: Predictions) -> dict:
     """How ``vidstudy classify`` combines the members, fitted on val: the original's TTA (each member's mean over the
     base views, then the members' mean), a temperature on that mean, and the lowest confidence at which val
     predictions are :data:`CONFIDENT_ACCURACY` right; the test split's coverage and accuracy at it are reported."""
-    base = [test.view_names.index(v) for v in BASE_VIEWS if v in test.view_names]
-    val_p = tta_ensemble(val.probs, base)
-    temperature = cal.fit_temperature(cal.probs_as_logits(val_p), val.labels)
+    views = [v for v in BASE_VIEWS if v in test.view_names and v in val.view_names]
+    combined = {name: tta_ensemble(store.probs, [store.view_names.index(v) for v in views])
+                for name, store in (("val", val), ("test", test))}  # each store's own order of its views
+    temperature = cal.fit_temperature(cal.probs_as_logits(combined["val"]), val.labels)
     scored = {}
     for name, store in (("val", val), ("test", test)):
-        p = cal.calibrated(tta_ensemble(store.probs, base), temperature)
+        p = cal.calibrated(combined[name], temperature)
         scored[name] = (p.max(1), p.argmax(1) == store.labels)
     threshold = cal.fit_confidence_threshold(*scored["val"], CONFIDENT_ACCURACY)
-    return {"method": "ensemble_tta", "views": [test.view_names[v] for v in base],
+    return {"method": "ensemble_tta", "views": views,
             "members": list(test.member_names), "temperature": temperature,
             "confidence": {"target_accuracy": CONFIDENT_ACCURACY, "threshold": threshold,
                            **{name: cal.coverage_accuracy(*s, threshold) for name, s in scored.items()}}}
